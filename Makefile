@@ -1,0 +1,43 @@
+# Trellis top-level commands. See README.md.
+#   make demo   - the main job (builds everything, runs the demo)
+#   make test   - installs dependencies, builds with ASan+UBSan, runs every test
+#   make bench  - builds optimized and runs the benchmarks
+#   make format - applies .clang-format
+
+JOBS ?= $(shell nproc)
+RELEASE_DIR := build/release
+TEST_DIR := build/test
+
+.PHONY: all deps release test-build test demo bench format format-check clean
+
+all: release
+
+deps:
+	@./scripts/install-deps.sh
+
+release: deps
+	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRELLIS_WERROR=ON >/dev/null
+	@cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+test-build: deps
+	@cmake -S . -B $(TEST_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DTRELLIS_SANITIZE=ON -DTRELLIS_WERROR=ON >/dev/null
+	@cmake --build $(TEST_DIR) -j $(JOBS)
+
+test: format-check test-build
+	@cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: release
+	@./scripts/demo.sh $(RELEASE_DIR)
+
+bench: release
+	@./scripts/bench.sh $(RELEASE_DIR)
+
+format:
+	@./scripts/check-format.sh --fix
+
+format-check: deps
+	@./scripts/check-format.sh
+
+clean:
+	rm -rf build
