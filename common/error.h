@@ -51,8 +51,7 @@ class Error : public std::runtime_error {
 
 class NotFoundError : public Error {
  public:
-  explicit NotFoundError(std::string message)
-      : Error(ErrorKind::kNotFound, std::move(message)) {}
+  explicit NotFoundError(std::string message) : Error(ErrorKind::kNotFound, std::move(message)) {}
 };
 
 class InvalidArgumentError : public Error {
@@ -63,8 +62,7 @@ class InvalidArgumentError : public Error {
 
 class ConflictError : public Error {
  public:
-  explicit ConflictError(std::string message)
-      : Error(ErrorKind::kConflict, std::move(message)) {}
+  explicit ConflictError(std::string message) : Error(ErrorKind::kConflict, std::move(message)) {}
 };
 
 class UnavailableError : public Error {
@@ -75,8 +73,7 @@ class UnavailableError : public Error {
 
 class InternalError : public Error {
  public:
-  explicit InternalError(std::string message)
-      : Error(ErrorKind::kInternal, std::move(message)) {}
+  explicit InternalError(std::string message) : Error(ErrorKind::kInternal, std::move(message)) {}
 };
 
 // Raised when a serialized buffer (msgpack state, an event, a wire frame) cannot be decoded.
