@@ -45,7 +45,8 @@ class NotOwnerError : public ConflictError {
 // the representation is canonical: two maps with the same ownership compare equal.
 class OwnedRanges {
  public:
-  // The whole space [first, last] owned by `founder`. InvalidArgumentError if first > last.
+  // The whole space [first, last] owned by `founder`. InvalidArgumentError if first > last or
+  // the space is all 2^64 integers (at most 2^64-1, like a bit sequence).
   OwnedRanges(uint64_t first, uint64_t last, NodeId founder);
 
   Range space() const;
@@ -58,6 +59,8 @@ class OwnedRanges {
   std::vector<NodeId> owners() const;
   // All ranges in order, with their owners.
   std::vector<std::pair<Range, NodeId>> all() const;
+  // Whether `node` owns every integer of `range` (false when range is empty or leaves the space).
+  bool owns(NodeId node, const Range& range) const;
 
   // Applies a donation: if the range lies inside the space and is wholly owned by `from`, it
   // becomes `to`'s; if it is already wholly owned by `to`, nothing changes (idempotent).
@@ -76,6 +79,7 @@ class OwnedRanges {
  private:
   OwnedRanges() = default;
   void merge_around(uint64_t first);
+  void split_at(uint64_t i);  // makes a range start at i (first_ < i <= last_)
   uint64_t first_ = 0;
   uint64_t last_ = 0;
   std::map<uint64_t, std::pair<uint64_t, NodeId>> ranges_;  // first -> (last, owner)
@@ -84,8 +88,14 @@ class OwnedRanges {
 // Ownership plus allocation: the allocation state of one owned space (a network's
 // addresses, the VNI space, the global subnet pool). Allocation on a node is restricted to
 // the ranges it owns. Offsets are integers of the space (not bit ordinals).
+// Costs: allocate walks the space's ranges (O(ranges + log runs); each of the node's ranges
+// found full on the way costs one caught NoBitAvailableError); release and free_count are
+// O(log) (free counts are kept up to date); plan_donation, apply and deserialize scan the
+// bit sequence's run list, O(runs) (Sequence has no range queries, so they read its
+// documented encoding).
 class OwnedSpace {
  public:
+  // InvalidArgumentError as for OwnedRanges.
   OwnedSpace(uint64_t first, uint64_t last, NodeId founder);
 
   const OwnedRanges& ownership() const { return owners_; }
@@ -98,6 +108,7 @@ class OwnedSpace {
   void allocate_specific(NodeId node, uint64_t i);
   // Frees i; freeing a free integer is fine. OutOfRangeError.
   void release(uint64_t i);
+  // OutOfRangeError.
   bool is_allocated(uint64_t i) const;
 
   uint64_t free_count(NodeId node) const;
@@ -105,7 +116,9 @@ class OwnedSpace {
 
   // Chooses what `from` should give `to` when asked for up to `wanted` integers: half of
   // from's largest free run (at least 1, at most `wanted`), aligned so the donor keeps the
-  // start of the run. Nullopt when from has nothing free. Does not change anything.
+  // start of the run (the donation is the run's upper part; among equally long runs the
+  // lowest is used). Nullopt when from has nothing free or wanted is 0. Does not change
+  // anything. InvalidArgumentError if from == to.
   std::optional<Donation> plan_donation(NodeId from, NodeId to, uint64_t wanted) const;
   // See OwnedRanges::apply. Also refuses (ConflictError) to move allocated integers.
   void apply(const Donation& donation);
@@ -115,14 +128,18 @@ class OwnedSpace {
   std::string serialize() const;
   static OwnedSpace deserialize(std::string_view buffer);
 
-  friend bool operator==(const OwnedSpace&, const OwnedSpace&) = default;
+  // Equal ownership, allocation and serial cursors.
+  friend bool operator==(const OwnedSpace& a, const OwnedSpace& b);
 
  private:
   OwnedSpace(OwnedRanges owners, bitseq::Sequence allocated,
              std::map<NodeId, uint64_t> serial_cursors);
+  bool try_allocate_in(uint64_t lo, uint64_t hi, uint64_t& found);
+  void recount_free();
   OwnedRanges owners_;
-  bitseq::Sequence allocated_;  // bit (i - first) set when i is allocated
+  bitseq::Sequence allocated_;                 // bit (i - first) set when i is allocated
   std::map<NodeId, uint64_t> serial_cursors_;  // per node: where its next serial search starts
+  std::map<NodeId, uint64_t> free_;  // derived: free integers per owner (every owner listed)
 };
 
 }  // namespace trellis::ipam
