@@ -1,0 +1,190 @@
+#include "node/daemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "node/api.h"
+#include "node/api_server.h"
+#include "node/controller.h"
+#include "node/kernel_reconciler.h"
+#include "node/log.h"
+#include "node/reconciler.h"
+#include "store/store.h"
+
+namespace trellis::node {
+
+namespace asio = boost::asio;
+
+namespace {
+
+spdlog::logger& logger() { return log("daemon"); }
+
+constexpr auto kRetryInterval = std::chrono::seconds(5);
+
+void make_dir(const std::string& path, std::filesystem::perms perms) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw InternalError("create directory " + path + ": " + ec.message());
+  std::filesystem::permissions(path, perms, ec);
+}
+
+// The kernel's ephemeral port range, from which dynamic host ports are handed out.
+std::pair<uint32_t, uint32_t> ephemeral_ports() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  uint32_t lo = 0, hi = 0;
+  if (in >> lo >> hi && lo > 0 && lo <= hi && hi <= 65535) return {lo, hi};
+  return {49153, 65535};
+}
+
+}  // namespace
+
+std::string version() { return "0.1.0"; }
+
+struct Daemon::Impl {
+  asio::io_context io{1};
+  int lock_fd = -1;
+  std::optional<store::Store> store;
+  std::unique_ptr<Reconciler> reconciler;
+  std::unique_ptr<Controller> controller;
+  std::unique_ptr<ApiRouter> router;
+  std::unique_ptr<ApiServer> server;
+  asio::steady_timer retry_timer{io};
+  bool reconcile_posted = false;  // a reconcile_changes() is queued on io
+  std::optional<asio::signal_set> signals;
+
+  ~Impl() {
+    server.reset();
+    router.reset();
+    controller.reset();
+    reconciler.reset();
+    store.reset();
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+
+  void schedule_retry() {
+    retry_timer.expires_after(kRetryInterval);
+    retry_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      try {
+        controller->retry_failed();
+      } catch (const std::exception& e) {
+        logger().error("retrying failed objects: {}", e.what());
+      }
+      schedule_retry();
+    });
+  }
+};
+
+Daemon::Daemon(Config config, ReconcilerFactory factory)
+    : config_(std::move(config)), factory_(std::move(factory)), impl_(std::make_unique<Impl>()) {}
+
+Daemon::~Daemon() = default;
+
+Controller& Daemon::controller() { return *impl_->controller; }
+
+void Daemon::start() {
+  using std::filesystem::perms;
+  const Config& c = config_;
+  make_dir(c.data_dir, perms::owner_all);
+  make_dir(c.run_dir, perms::owner_all | perms::group_read | perms::group_exec |
+                          perms::others_read | perms::others_exec);
+  make_dir(c.run_dir + "/sandboxes", perms::owner_all);
+
+  // One daemon per data directory: LMDB would allow two writers' processes, the controller's
+  // single-writer assumptions would not.
+  const std::string lock_path = c.data_dir + "/trellisd.lock";
+  impl_->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (impl_->lock_fd < 0) throw InternalError("open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(impl_->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    throw UnavailableError("another trellisd uses data directory " + c.data_dir + " (" + lock_path +
+                           " is locked)");
+  }
+
+  store::Options options;
+  options.node_name = c.name;
+  impl_->store.emplace(store::Store::open(c.data_dir, options));
+  const store::NodeIdentity id = impl_->store->identity();
+  logger().info("trellisd {} starting: node {} ({}), data {}, run {}", version(), id.name,
+                store::format_node_id(id.id), c.data_dir, c.run_dir);
+
+  impl_->reconciler = factory_ ? factory_(c) : make_kernel_reconciler(c, id.id);
+  ControllerOptions copts;
+  copts.run_dir = c.run_dir;
+  std::tie(copts.dynamic_port_first, copts.dynamic_port_last) = ephemeral_ports();
+  // Remote events (gossip) reach the data plane through one coalesced reconciliation posted
+  // to this thread after the write that applied them.
+  copts.schedule_reconcile = [impl = impl_.get()] {
+    if (impl->reconcile_posted) return;
+    impl->reconcile_posted = true;
+    asio::post(impl->io, [impl] {
+      impl->reconcile_posted = false;
+      try {
+        impl->controller->reconcile_changes();
+      } catch (const std::exception& e) {
+        logger().error("reconciling remote changes: {}", e.what());
+      }
+    });
+  };
+  impl_->controller = std::make_unique<Controller>(*impl_->store, *impl_->reconciler, copts);
+
+  // Publish this node's name and address when they changed (one event; a no-op otherwise).
+  {
+    std::optional<store::NodeInfo> self = impl_->store->read().node(id.id);
+    if (!self || self->name != c.name || self->address != c.advertise_addr)
+      impl_->store->append_local(store::NodeAnnounced{c.name, c.advertise_addr});
+  }
+
+  impl_->controller->start();
+  if (!impl_->controller->failures().empty()) {
+    logger().warn("{} objects could not be programmed at start-up; retrying every {} s",
+                  impl_->controller->failures().size(), kRetryInterval.count());
+  }
+
+  ApiInfo info;
+  info.version = version();
+  info.data_dir = c.data_dir;
+  info.run_dir = c.run_dir;
+  impl_->router = std::make_unique<ApiRouter>(*impl_->controller, info);
+  impl_->server = std::make_unique<ApiServer>(impl_->io, *impl_->router,
+                                              impl_->controller->paths().api_socket());
+  impl_->server->start();
+  impl_->schedule_retry();
+}
+
+void Daemon::run(bool handle_signals) {
+  if (handle_signals) {
+    impl_->signals.emplace(impl_->io, SIGINT, SIGTERM);
+    impl_->signals->async_wait([this](boost::system::error_code ec, int signal) {
+      if (ec) return;
+      logger().info("signal {}: stopping", signal);
+      stop();
+    });
+  }
+  impl_->io.run();
+  logger().info("trellisd stopped");
+}
+
+void Daemon::stop() {
+  asio::post(impl_->io, [this] {
+    if (impl_->server) impl_->server->stop();
+    impl_->retry_timer.cancel();
+    if (impl_->signals) impl_->signals->cancel();
+    impl_->io.stop();
+  });
+}
+
+}  // namespace trellis::node

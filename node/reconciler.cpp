@@ -1,0 +1,19 @@
+#include "node/reconciler.h"
+
+namespace trellis::node {
+
+void Dirty::merge(const store::ChangeSet& changes) {
+  if (changes.rebuilt) all = true;
+  networks.insert(changes.networks.begin(), changes.networks.end());
+  endpoints.insert(changes.endpoints.begin(), changes.endpoints.end());
+  sandboxes.insert(changes.sandboxes.begin(), changes.sandboxes.end());
+}
+
+void Dirty::merge(const Dirty& other) {
+  all = all || other.all;
+  networks.insert(other.networks.begin(), other.networks.end());
+  endpoints.insert(other.endpoints.begin(), other.endpoints.end());
+  sandboxes.insert(other.sandboxes.begin(), other.sandboxes.end());
+}
+
+}  // namespace trellis::node

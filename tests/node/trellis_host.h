@@ -1,0 +1,167 @@
+#pragma once
+// A real trellisd process with its own data and run directories, and helpers to run the
+// `trellis` CLI (and other programs) against it, for the kernel tests (label netns). The
+// binaries' paths come from the build (TRELLISD_BIN, TRELLIS_BIN).
+//
+// Each test calls isolate() first: it moves the test process into a fresh network and mount
+// namespace, so every test starts from an empty "host" (no links but lo, no nftables) and the
+// daemon and its containers inherit it. The ctest wrapper already runs the binary inside a
+// private namespace; isolate() adds one per test.
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "temp_dir.h"
+
+extern char** environ;
+
+namespace trellis::node::testing {
+
+struct Result {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs argv to completion with stdout and stderr captured (through files, no deadlock).
+inline Result run_program(const std::vector<std::string>& argv, const std::string& scratch) {
+  static int counter = 0;
+  const std::string out =
+      scratch + "/out." + std::to_string(getpid()) + "." + std::to_string(++counter);
+  const std::string err = out + ".err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, cargs[0], &fa, nullptr, cargs.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("spawn " + argv[0] + " failed");
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  Result r;
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  ::unlink(out.c_str());
+  ::unlink(err.c_str());
+  return r;
+}
+
+// A fresh network and mount namespace for the calling (single-threaded) test process, with
+// loopback up.
+inline void isolate() {
+  if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) throw std::runtime_error("unshare failed");
+  mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+  Result r = run_program({"ip", "link", "set", "lo", "up"}, "/tmp");
+  if (r.status != 0) throw std::runtime_error("lo up: " + r.err);
+}
+
+class TrellisHost {
+ public:
+  TrellisHost() { std::filesystem::create_directories(dir_ / "scratch"); }
+  ~TrellisHost() {
+    if (pid_ > 0) {
+      // Tear the containers down (their processes outlive the daemon otherwise).
+      Result ls = cli({"sandbox", "ls", "-q"});
+      std::istringstream ids(ls.out);
+      for (std::string id; ids >> id;) cli({"rm", id});
+      stop();
+    }
+    // The daemon leaves its namespace mounts for a restart to adopt; the test is over.
+    // (In a loop: a crashed daemon and its successor may have stacked two binds there.)
+    for (int i = 0; i < 8 && umount2((dir_ / "run/netns").c_str(), MNT_DETACH) == 0; ++i) {
+    }
+  }
+
+  std::string data_dir() const { return dir_ / "data"; }
+  std::string run_dir() const { return dir_ / "run"; }
+  std::string socket() const { return run_dir() + "/trellis.sock"; }
+  int pid() const { return pid_; }
+
+  void start() {
+    std::vector<std::string> args = {
+        TRELLISD_BIN, "--data-dir",  data_dir(), "--run-dir",     run_dir(),           "--name",
+        "test-host",  "--log-level", "warn",     "--resolv-conf", dir_ / "resolv.conf"};
+    {
+      std::ofstream r(dir_ / "resolv.conf");
+      r << "nameserver 192.0.2.53\n";
+    }
+    std::vector<char*> cargs;
+    for (auto& a : args) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = dir_ / "trellisd.log";
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (posix_spawn(&pid_, cargs[0], &fa, nullptr, cargs.data(), environ) != 0)
+      throw std::runtime_error("cannot start trellisd");
+    posix_spawn_file_actions_destroy(&fa);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+      if (cli({"info"}).status == 0) return;
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("trellisd exited: " + slurp(log));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    throw std::runtime_error("trellisd did not answer: " + slurp(log));
+  }
+  void kill9() {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  std::string log() const { return slurp(dir_ / "trellisd.log"); }
+
+  Result cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), {TRELLIS_BIN, "-H", "unix://" + socket()});
+    return run_program(args, dir_ / "scratch");
+  }
+  Result run(const std::vector<std::string>& argv) const {
+    return run_program(argv, dir_ / "scratch");
+  }
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace trellis::node::testing
