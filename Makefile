@@ -15,8 +15,11 @@ all: release
 deps:
 	@./scripts/install-deps.sh
 
+# The optimized build does not turn warnings into errors: GCC 12 at -O3 reports false
+# positives (-Wrestrict inside libstdc++'s string code) that must not stop the main job.
+# The test build (ASan+UBSan) keeps -Werror.
 release: deps
-	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRELLIS_WERROR=ON >/dev/null
+	@cmake -S . -B $(RELEASE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRELLIS_WERROR=OFF >/dev/null
 	@cmake --build $(RELEASE_DIR) -j $(JOBS)
 
 test-build: deps

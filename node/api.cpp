@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+#include "node/cluster.h"
+#include "node/cluster_json.h"
 #include "node/controller.h"
 #include "node/ids.h"
 #include "node/log.h"
@@ -399,8 +401,8 @@ class Renderer {
 
 }  // namespace
 
-ApiRouter::ApiRouter(Controller& controller, ApiInfo info)
-    : controller_(controller), info_(std::move(info)) {}
+ApiRouter::ApiRouter(Controller& controller, ApiInfo info, const ClusterService* cluster)
+    : controller_(controller), info_(std::move(info)), cluster_(cluster) {}
 
 ApiResponse ApiRouter::handle(const ApiRequest& request) {
   try {
@@ -563,6 +565,19 @@ ApiResponse ApiRouter::route(const ApiRequest& request) {
       record_process(controller_.paths().pids_file(s.spec.id), static_cast<int>(pid));
       return {204, ""};
     }
+  }
+
+  if (seg[0] == "cluster" && seg.size() == 2 &&
+      (seg[1] == "members" || seg[1] == "log" || seg[1] == "stats")) {
+    if (m != "GET") return not_allowed();
+    if (!cluster_) {
+      throw UnavailableError(
+          "clustering is off on this node (start trellisd with --join, --advertise-addr or "
+          "--listen-addr)");
+    }
+    if (seg[1] == "members") return ok(members_to_json(cluster_->members()));
+    if (seg[1] == "log") return ok(log_status_to_json(cluster_->log_status()));
+    return ok(stats_to_json(cluster_->stats()));
   }
 
   throw NotFoundError("no route for " + m + " " + request.target);

@@ -15,6 +15,7 @@
 namespace trellis::node {
 
 class Controller;
+class ClusterService;
 
 inline constexpr size_t kMaxRequestBody = 64 * 1024;
 
@@ -41,8 +42,9 @@ struct ApiInfo {
 
 class ApiRouter {
  public:
-  // `controller` must outlive the router.
-  ApiRouter(Controller& controller, ApiInfo info);
+  // `controller` (and `cluster`, when given) must outlive the router. Without a cluster
+  // service (clustering off) the /cluster routes answer 503 (kind unavailable).
+  ApiRouter(Controller& controller, ApiInfo info, const ClusterService* cluster = nullptr);
   // Never throws: every failure becomes an error response.
   ApiResponse handle(const ApiRequest& request);
 
@@ -50,6 +52,7 @@ class ApiRouter {
   ApiResponse route(const ApiRequest& request);
   Controller& controller_;
   ApiInfo info_;
+  const ClusterService* cluster_;
 };
 
 }  // namespace trellis::node

@@ -12,6 +12,40 @@
 
 namespace trellis::node {
 
+namespace {
+
+// "IP" or "IP:PORT" ("[IPv6]:PORT"); the cluster service resolves the rest.
+void check_gossip_address(const std::string& flag, const std::string& text) {
+  std::string host = text;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos) throw InvalidArgumentError(flag + " " + text + ": missing ]");
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') throw InvalidArgumentError(flag + " " + text + ": bad port");
+      port = text.substr(close + 2);
+    }
+  } else if (const auto colon = text.rfind(':');
+             colon != std::string::npos && text.find(':') == colon) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  try {
+    ipam::IpAddress::parse(host);
+  } catch (const Error&) {
+    throw InvalidArgumentError(flag + " " + text + ": expected IP or IP:PORT");
+  }
+  if (!port.empty() || text.back() == ':') {
+    const bool digits = !port.empty() && port.size() <= 5 &&
+                        port.find_first_not_of("0123456789") == std::string::npos &&
+                        std::stoul(port) <= 65535;
+    if (!digits) throw InvalidArgumentError(flag + " " + text + ": bad port '" + port + "'");
+  }
+}
+
+}  // namespace
+
 std::optional<Config> parse_command_line(int argc, const char* const* argv,
                                          const std::string& version) {
   Config c;
@@ -54,12 +88,15 @@ std::optional<Config> parse_command_line(int argc, const char* const* argv,
   } catch (const CLI::ParseError& e) {
     throw InvalidArgumentError(e.what());
   }
-  if (!c.join.empty() || !c.listen_addr.empty() || !c.cluster_key.empty()) {
-    throw InvalidArgumentError(
-        "not implemented yet: clustering (--join, --listen-addr and --cluster-key need the "
-        "gossip layer; run without them for a single node)");
+  if (!c.advertise_addr.empty()) check_gossip_address("--advertise-addr", c.advertise_addr);
+  if (!c.listen_addr.empty()) check_gossip_address("--listen-addr", c.listen_addr);
+  for (const auto& seed : c.join) {
+    if (seed.empty()) throw InvalidArgumentError("--join: empty address in the list");
   }
-  if (!c.advertise_addr.empty()) ipam::IpAddress::parse(c.advertise_addr);
+  if (!c.cluster_key.empty() && !c.clustering()) {
+    throw InvalidArgumentError(
+        "--cluster-key needs clustering: give --join, --advertise-addr or --listen-addr too");
+  }
   if (c.data_dir.empty() || c.run_dir.empty())
     throw InvalidArgumentError("--data-dir and --run-dir must not be empty");
   if (c.run_dir.size() > 60) {

@@ -28,11 +28,17 @@ struct Config {
   std::string nft_table = "trellis";
   // The nft program.
   std::string nft_program = "nft";
+
+  // Clustering is on when any of --join, --advertise-addr or --listen-addr is given.
+  bool clustering() const {
+    return !join.empty() || !advertise_addr.empty() || !listen_addr.empty();
+  }
 };
 
 // Parses trellisd's arguments. Returns nullopt when --help or --version was answered (text
-// written to stdout). Throws InvalidArgumentError with a one-line message for bad flags, a
-// bad config file, or clustering flags ("not implemented yet: clustering").
+// written to stdout). Throws InvalidArgumentError with a one-line message for bad flags or a
+// bad config file (malformed --advertise-addr/--listen-addr, --cluster-key without
+// clustering).
 std::optional<Config> parse_command_line(int argc, const char* const* argv,
                                          const std::string& version);
 

@@ -154,6 +154,13 @@ Failures Controller::commit(std::vector<store::Body> bodies) {
     throw;
   }
   committing_ = false;
+  if (options_.after_local_commit) {
+    try {
+      options_.after_local_commit();
+    } catch (const std::exception& e) {
+      logger().error("after-commit hook failed: {}", e.what());
+    }
+  }
   const auto t1 = std::chrono::steady_clock::now();
   Failures failures = reconcile_pending();
   const auto t2 = std::chrono::steady_clock::now();

@@ -78,6 +78,10 @@ struct ControllerOptions {
   // must only arrange for reconcile_changes() to run soon (the daemon posts it to its I/O
   // thread). Unset: whoever applies remote events calls reconcile_changes() afterwards.
   std::function<void()> schedule_reconcile;
+  // Called after each successful local append (the event is durable), before the data plane
+  // is reconciled; the daemon hands the new events to gossip here
+  // (ClusterService::local_committed). Must not throw or write to the store.
+  std::function<void()> after_local_commit;
 };
 
 class Controller {

@@ -19,6 +19,7 @@
 
 #include "node/api.h"
 #include "node/api_server.h"
+#include "node/cluster.h"
 #include "node/controller.h"
 #include "node/kernel_reconciler.h"
 #include "node/log.h"
@@ -34,6 +35,19 @@ namespace {
 spdlog::logger& logger() { return log("daemon"); }
 
 constexpr auto kRetryInterval = std::chrono::seconds(5);
+// How often the daemon looks at the gossip transport's refusal counters to log refused peers.
+constexpr auto kClusterWatchInterval = std::chrono::seconds(2);
+
+// The host part of "IP", "IP:PORT" or "[IPv6]:PORT".
+std::string host_of(const std::string& address) {
+  if (!address.empty() && address.front() == '[') {
+    const auto close = address.find(']');
+    return close == std::string::npos ? address : address.substr(1, close - 1);
+  }
+  const auto colon = address.rfind(':');
+  if (colon != std::string::npos && address.find(':') == colon) return address.substr(0, colon);
+  return address;
+}
 
 void make_dir(const std::string& path, std::filesystem::perms perms) {
   std::error_code ec;
@@ -60,6 +74,10 @@ struct Daemon::Impl {
   std::optional<store::Store> store;
   std::unique_ptr<Reconciler> reconciler;
   std::unique_ptr<Controller> controller;
+  // Set when clustering is on. Created after the controller, destroyed before it.
+  std::unique_ptr<ClusterService> cluster;
+  asio::steady_timer cluster_watch{io};
+  gossip::TransportStats watched{};  // refusal counters at the last check
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> server;
   asio::steady_timer retry_timer{io};
@@ -69,6 +87,9 @@ struct Daemon::Impl {
   ~Impl() {
     server.reset();
     router.reset();
+    // Without a graceful stop() before (start-up failed, or the daemon is torn down without
+    // run()), this drops out without a leave: peers see a failure.
+    cluster.reset();
     controller.reset();
     reconciler.reset();
     store.reset();
@@ -85,6 +106,45 @@ struct Daemon::Impl {
         logger().error("retrying failed objects: {}", e.what());
       }
       schedule_retry();
+    });
+  }
+
+  // Publishes this node's name and address when they changed (one event; a no-op otherwise).
+  void announce(const std::string& name, const std::string& address) {
+    const store::NodeId self_id = store->identity().id;
+    std::optional<store::NodeInfo> self = store->read().node(self_id);
+    if (!self || self->name != name || self->address != address)
+      store->append_local(store::NodeAnnounced{name, address});
+  }
+
+  // Peers refused by the transport (wrong cluster key, garbage, foreign protocol versions)
+  // are only counted by gossip; the operator learns of them here, at most once a period.
+  void watch_cluster() {
+    cluster_watch.expires_after(kClusterWatchInterval);
+    cluster_watch.async_wait([this](boost::system::error_code ec) {
+      if (ec || !cluster) return;
+      const gossip::TransportStats now = cluster->stats().gossip.transport;
+      const uint64_t denied = now.auth_denied - watched.auth_denied;
+      const uint64_t handshakes = now.handshake_failures - watched.handshake_failures;
+      const uint64_t malformed = (now.dropped_malformed - watched.dropped_malformed) +
+                                 (now.dropped_oversized - watched.dropped_oversized) +
+                                 (now.dropped_bad_version - watched.dropped_bad_version);
+      if (denied > 0 || handshakes > 0) {
+        log("cluster").warn(
+            "refused gossip peers: {} connections with an unknown cluster key (auth denied), "
+            "{} failed handshakes (wrong key or not a gossip peer) in the last {} s; totals {} "
+            "and {}",
+            denied, handshakes, kClusterWatchInterval.count(), now.auth_denied,
+            now.handshake_failures);
+      }
+      if (malformed > 0) {
+        log("cluster").warn(
+            "dropped {} gossip frames (malformed, oversized or another protocol version) in "
+            "the last {} s",
+            malformed, kClusterWatchInterval.count());
+      }
+      watched = now;
+      watch_cluster();
     });
   }
 };
@@ -139,14 +199,15 @@ void Daemon::start() {
       }
     });
   };
+  // Local commits reach gossip at once (eager push); anti-entropy would find them later.
+  copts.after_local_commit = [impl = impl_.get()] {
+    if (impl->cluster) impl->cluster->local_committed();
+  };
   impl_->controller = std::make_unique<Controller>(*impl_->store, *impl_->reconciler, copts);
 
-  // Publish this node's name and address when they changed (one event; a no-op otherwise).
-  {
-    std::optional<store::NodeInfo> self = impl_->store->read().node(id.id);
-    if (!self || self->name != c.name || self->address != c.advertise_addr)
-      impl_->store->append_local(store::NodeAnnounced{c.name, c.advertise_addr});
-  }
+  // Without clustering the node announces itself now. With it, from on_ready: a fresh store
+  // must stay empty until the join's sync had its chance to install a snapshot.
+  if (!c.clustering()) impl_->announce(c.name, c.advertise_addr);
 
   impl_->controller->start();
   if (!impl_->controller->failures().empty()) {
@@ -154,15 +215,63 @@ void Daemon::start() {
                   impl_->controller->failures().size(), kRetryInterval.count());
   }
 
+  if (c.clustering()) start_cluster();
+
   ApiInfo info;
   info.version = version();
   info.data_dir = c.data_dir;
   info.run_dir = c.run_dir;
-  impl_->router = std::make_unique<ApiRouter>(*impl_->controller, info);
+  impl_->router = std::make_unique<ApiRouter>(*impl_->controller, info, impl_->cluster.get());
   impl_->server = std::make_unique<ApiServer>(impl_->io, *impl_->router,
                                               impl_->controller->paths().api_socket());
   impl_->server->start();
   impl_->schedule_retry();
+}
+
+void Daemon::start_cluster() {
+  const Config& c = config_;
+  Impl* impl = impl_.get();
+  ClusterOptions co;
+  co.node_name = c.name;
+  co.advertise_addr = c.advertise_addr;
+  co.listen_addr = c.listen_addr;
+  co.join = c.join;
+  co.cluster_key_file = c.cluster_key;
+  co.logger = spdlog::get("cluster");
+  if (!co.logger) {
+    log("cluster");
+    co.logger = spdlog::get("cluster");
+  }
+  // Every store write of the service (remote events, snapshots) and its callbacks run on the
+  // I/O thread, the store's one writer.
+  co.post = [impl](std::function<void()> task) { asio::post(impl->io, std::move(task)); };
+  // The controller's store listener already refreshed its cache and queued the touched
+  // objects; reconcile them now rather than one posted task later.
+  co.on_state_changed = [impl](const store::ChangeSet&) {
+    try {
+      impl->controller->reconcile_changes();
+    } catch (const std::exception& e) {
+      logger().error("reconciling remote changes: {}", e.what());
+    }
+  };
+  // Member changes are logged by the service; withdrawing a dead node's endpoints from the
+  // data plane belongs to the overlay (not wired yet).
+  co.on_ready = [impl, name = c.name] {
+    try {
+      impl->announce(name, host_of(impl->cluster->address()));
+    } catch (const std::exception& e) {
+      logger().error("announcing this node: {}", e.what());
+    }
+    impl->cluster->local_committed();
+  };
+  impl_->cluster = std::make_unique<ClusterService>(*impl_->store, std::move(co));
+  // Blocks up to the join timeout; ConflictError (our store belongs to another cluster) and
+  // UnavailableError (the gossip address cannot be bound) end the start-up.
+  impl_->cluster->start();
+  logger().info("clustering: gossip at {}, cluster {}, {} members known", impl_->cluster->address(),
+                store::format_node_id(impl_->cluster->cluster_id()),
+                impl_->cluster->members().size());
+  impl_->watch_cluster();
 }
 
 void Daemon::run(bool handle_signals) {
@@ -181,6 +290,9 @@ void Daemon::run(bool handle_signals) {
 void Daemon::stop() {
   asio::post(impl_->io, [this] {
     if (impl_->server) impl_->server->stop();
+    // Announce the leave (gossips for its grace period) while the store is still open.
+    if (impl_->cluster) impl_->cluster->stop();
+    impl_->cluster_watch.cancel();
     impl_->retry_timer.cancel();
     if (impl_->signals) impl_->signals->cancel();
     impl_->io.stop();

@@ -1,6 +1,8 @@
 #pragma once
 // trellisd as a library: opens the event store, runs the controller and the reconciler, and
-// serves the API, all on one I/O thread (the thread that calls run()).
+// serves the API, all on one I/O thread (the thread that calls run()). With clustering on
+// (Config::clustering()), it also runs the cluster service (node/cluster.h), whose store
+// writes and callbacks are posted to the same thread.
 //
 // Threads: one. The I/O thread owns the store's writes, the controller, the state cache,
 // the reconciler and the API connections; API requests are handled one at a time, in order,
@@ -45,6 +47,8 @@ class Daemon {
   Controller& controller();
 
  private:
+  // Creates and starts the cluster service (clustering on).
+  void start_cluster();
   struct Impl;
   Config config_;
   ReconcilerFactory factory_;

@@ -58,13 +58,26 @@ TEST(ConfigTest, BadFlagsAreInvalidArguments) {
   EXPECT_THROW(parse({"--config", "/nonexistent/trellisd.conf"}), InvalidArgumentError);
 }
 
-TEST(ConfigTest, ClusteringFlagsSayNotImplemented) {
-  try {
-    parse({"--join", "192.0.2.1", "--log-level", "warn"});
-    FAIL() << "--join accepted";
-  } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("not implemented"), std::string::npos) << e.what();
-  }
+TEST(ConfigTest, ClusteringFlagsTurnClusteringOn) {
+  EXPECT_FALSE(parse({"--log-level", "warn"})->clustering());
+  auto c = parse({"--join", "192.0.2.1,192.0.2.2:7000", "--advertise-addr", "192.0.2.9:7001",
+                  "--listen-addr", "0.0.0.0:7001", "--cluster-key", "/etc/trellis/key",
+                  "--log-level", "warn"});
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->clustering());
+  EXPECT_EQ(c->join, (std::vector<std::string>{"192.0.2.1", "192.0.2.2:7000"}));
+  EXPECT_EQ(c->advertise_addr, "192.0.2.9:7001");
+  EXPECT_EQ(c->listen_addr, "0.0.0.0:7001");
+  EXPECT_EQ(c->cluster_key, "/etc/trellis/key");
+  EXPECT_TRUE(parse({"--listen-addr", "127.0.0.1", "--log-level", "warn"})->clustering());
+}
+
+TEST(ConfigTest, MalformedClusteringFlagsAreInvalidArguments) {
+  EXPECT_THROW(parse({"--listen-addr", "127.0.0.1:99999", "--log-level", "warn"}),
+               InvalidArgumentError);
+  EXPECT_THROW(parse({"--advertise-addr", "192.0.2.1:x", "--log-level", "warn"}),
+               InvalidArgumentError);
+  EXPECT_THROW(parse({"--cluster-key", "/k", "--log-level", "warn"}), InvalidArgumentError);
 }
 
 }  // namespace

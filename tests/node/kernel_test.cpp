@@ -284,7 +284,11 @@ TEST_F(KernelTest, EndpointAndSandboxCommandsAndTheirErrors) {
   EXPECT_EQ(via_env.status, 0) << via_env.err;
   EXPECT_NE(via_env.out.find("test-host"), std::string::npos) << via_env.out;
   EXPECT_EQ(info["sandboxes"], 0);
-  Result pending = t({"cluster", "members"});
+  // Not started for a cluster: the cluster commands say clustering is off.
+  Result unclustered = t({"cluster", "members"});
+  EXPECT_NE(unclustered.status, 0);
+  EXPECT_NE(unclustered.err.find("clustering is off"), std::string::npos) << unclustered.err;
+  Result pending = t({"node", "ls"});
   EXPECT_NE(pending.status, 0);
   EXPECT_NE(pending.err.find("not implemented"), std::string::npos);
 }

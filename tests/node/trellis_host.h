@@ -105,10 +105,21 @@ class TrellisHost {
   std::string socket() const { return run_dir() + "/trellis.sock"; }
   int pid() const { return pid_; }
 
+  // Daemon flags beyond the directories (set before start()).
+  std::string name = "test-host";
+  std::string log_level = "warn";
+  std::vector<std::string> extra_args;
+
   void start() {
+    spawn();
+    wait_ready();
+  }
+  // Starts trellisd without waiting for its API (several daemons can start at once).
+  void spawn() {
     std::vector<std::string> args = {
         TRELLISD_BIN, "--data-dir",  data_dir(), "--run-dir",     run_dir(),           "--name",
-        "test-host",  "--log-level", "warn",     "--resolv-conf", dir_ / "resolv.conf"};
+        name,         "--log-level", log_level,  "--resolv-conf", dir_ / "resolv.conf"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     {
       std::ofstream r(dir_ / "resolv.conf");
       r << "nameserver 192.0.2.53\n";
@@ -124,6 +135,10 @@ class TrellisHost {
     if (posix_spawn(&pid_, cargs[0], &fa, nullptr, cargs.data(), environ) != 0)
       throw std::runtime_error("cannot start trellisd");
     posix_spawn_file_actions_destroy(&fa);
+  }
+  // Waits until the spawned daemon answers on its API (20 s), or throws with its log.
+  void wait_ready() {
+    const std::string log = dir_ / "trellisd.log";
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < until) {
       if (cli({"info"}).status == 0) return;

@@ -77,7 +77,8 @@ void report(int fd, const std::vector<EventId>& ids) {
           auto view = s.read();  // released before writing
           std::optional<NetworkInfo> net = view.network("local-net");
           for (size_t i = 0; i < n; ++i) {
-            const std::string id = "l" + std::to_string(pick(40));
+            std::string id = "l";
+            id += std::to_string(pick(40));
             if (!net) {
               bodies.push_back(
                   SandboxCreated{"seed-" + std::to_string(round), "", "", "", {}, {}, {}, {}});

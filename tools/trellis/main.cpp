@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -163,6 +165,26 @@ std::string random_name() {
   char buf[16];
   std::snprintf(buf, sizeof buf, "c-%08x", static_cast<unsigned>(gen()));
   return buf;
+}
+
+// "now", "12s ago", "5m ago", "3h ago" for an RFC 3339 UTC time ("2024-05-01T12:00:00.123Z");
+// the text itself when it does not parse.
+std::string ago(const std::string& rfc3339) {
+  std::tm tm{};
+  double seconds = 0;
+  if (std::sscanf(rfc3339.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &seconds) != 6)
+    return rfc3339;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  tm.tm_sec = static_cast<int>(seconds);
+  const time_t then = timegm(&tm);
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  const long long d = static_cast<long long>(now - then);
+  if (d < 1) return "now";
+  if (d < 120) return std::to_string(d) + "s ago";
+  if (d < 7200) return std::to_string(d / 60) + "m ago";
+  return std::to_string(d / 3600) + "h ago";
 }
 
 // ---- the program -----------------------------------------------------------------------------
@@ -445,6 +467,34 @@ class Cli {
     return 0;
   }
 
+  // cluster
+  int cluster_members() {
+    const json list = call("GET", "/cluster/members");
+    if (json_output()) return print_json(list), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : list) {
+      const bool self = m.value("self", false);
+      rows.push_back({cell(m["name"]) + (self ? " (self)" : ""), cell(m["id"]), cell(m["address"]),
+                      cell(m["state"]), cell(m["incarnation"]), ago(cell(m["last_seen"]))});
+    }
+    print_table({"NAME", "ID", "ADDRESS", "STATE", "INCARNATION", "LAST SEEN"}, rows);
+    return 0;
+  }
+  int cluster_log() {
+    const json l = call("GET", "/cluster/log");
+    if (json_output()) return print_json(l), 0;
+    std::cout << "node " << cell(l["node_id"]) << ", cluster " << cell(l["cluster_id"]) << ", "
+              << cell(l["events"]) << " events, " << cell(l["pending"]) << " pending\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& o : l["origins"]) {
+      const bool self = o.value("self", false);
+      rows.push_back({cell(o["origin"]), cell(o["name"]) + (self ? " (self)" : ""), cell(o["head"]),
+                      cell(o["floor"])});
+    }
+    print_table({"ORIGIN", "NAME", "HEAD", "FLOOR"}, rows);
+    return 0;
+  }
+
   int info() {
     const json i = call("GET", "/info");
     if (json_output()) return print_json(i), 0;
@@ -668,16 +718,20 @@ int main_impl(int argc, char** argv) {
     info->callback([&] { action = [&] { return cli.info(); }; });
   }
 
-  // Not implemented until clustering lands.
-  std::string pending;
-  auto* cluster = app.add_subcommand("cluster", "Cluster membership and log (not implemented yet)");
-  cluster->add_subcommand("members", "List cluster members")->callback([&] {
-    pending = "cluster members";
-  });
-  cluster->add_subcommand("log", "Show the replicated log")->callback([&] {
-    pending = "cluster log";
-  });
+  auto* cluster = app.add_subcommand("cluster", "Cluster membership and replicated log");
+  {
+    auto* members =
+        cluster->add_subcommand("members", "List cluster members as this node sees them");
+    add_format(members, false);
+    members->callback([&] { action = [&] { return cli.cluster_members(); }; });
+    auto* lg = cluster->add_subcommand(
+        "log", "Show this node's version vector: each origin's applied head and compaction floor");
+    add_format(lg, false);
+    lg->callback([&] { action = [&] { return cli.cluster_log(); }; });
+  }
   cluster->require_subcommand(1);
+  // Not implemented yet.
+  std::string pending;
   auto* nodecmd = app.add_subcommand("node", "Cluster nodes (not implemented yet)");
   nodecmd->add_subcommand("ls", "List nodes")->callback([&] { pending = "node ls"; });
   nodecmd->add_subcommand("rm", "Remove a dead node")->allow_extras()->callback([&] {
