@@ -116,19 +116,22 @@ void GossipNode::flush() {
   Time t = now();
   for (Outgoing& out : core_->take_messages()) transport_->send(out.address, out.message, t);
   std::vector<Effect> effects = core_->take_effects();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Membership changes come as effects; incarnation bumps do not, so refresh at least once
+    // a second as well. Refreshed BEFORE the effects are handed out: a receiver of a
+    // MemberChanged effect that reads members() must already see the change.
+    if (!effects.empty() || members_.empty() || t - members_refreshed_ >= std::chrono::seconds(1)) {
+      members_ = core_->members();
+      members_refreshed_ = t;
+    }
+    cluster_id_ = core_->cluster_id();
+    stats_.core = core_->stats();
+    stats_.transport = transport_->stats();
+  }
   if (on_effect_) {
     for (const Effect& e : effects) on_effect_(e);
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  // Membership changes come as effects; incarnation bumps do not, so refresh at least once a
-  // second as well.
-  if (!effects.empty() || members_.empty() || t - members_refreshed_ >= std::chrono::seconds(1)) {
-    members_ = core_->members();
-    members_refreshed_ = t;
-  }
-  cluster_id_ = core_->cluster_id();
-  stats_.core = core_->stats();
-  stats_.transport = transport_->stats();
 }
 
 void GossipNode::run() {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -15,6 +17,8 @@
 #include "node/log.h"
 #include "node/naming.h"
 #include "node/processes.h"
+#include "overlay/space_planner.h"
+#include "overlay/space_request.h"
 
 namespace trellis::node {
 
@@ -329,6 +333,7 @@ class Renderer {
         {"name_conflict", n.name_conflict},
         {"endpoints", c_.endpoint_count(s.id)}};
     if (s.driver == "bridge") j["bridge"] = bridge_name(s.id);
+    if (s.cluster_scope) j["vni"] = s.ipam_result.vni;
     return j;
   }
 
@@ -399,26 +404,222 @@ class Renderer {
   const Controller& c_;
 };
 
+// GET /nodes: every node the state or the membership knows, with its share of every space.
+json nodes_json(const Controller& controller, const std::vector<ClusterMember>& members) {
+  const store::ReadView view = controller.read();
+  const store::NodeId self = controller.identity().id;
+  std::map<store::NodeId, store::NodeInfo> records;
+  for (auto& n : view.nodes()) records[n.id] = n;
+  std::map<store::NodeId, const ClusterMember*> by_id;
+  for (const auto& m : members) by_id[m.id] = &m;
+  std::map<std::string, std::string> network_names;
+  for (const auto& n : view.networks()) network_names[n.spec.id] = n.spec.name;
+  const auto shares = overlay::space_shares(view);
+
+  std::set<store::NodeId> ids;
+  for (const auto& [id, r] : records) ids.insert(id);
+  for (const auto& [id, m] : by_id) ids.insert(id);
+  for (const auto& [key, owners] : shares)
+    for (const auto& [id, share] : owners) ids.insert(id);
+  ids.insert(self);
+
+  json out = json::array();
+  for (const store::NodeId id : ids) {
+    const auto rec = records.find(id);
+    const auto mem = by_id.find(id);
+    json spaces = json::array();
+    for (const auto& [key, owners] : shares) {
+      const auto it = owners.find(id);
+      if (it == owners.end()) continue;
+      json sj = {{"space", key}, {"owned", it->second.owned}, {"free", it->second.free}};
+      if (key == store::kVniSpace) {
+        sj["kind"] = "vni";
+      } else if (key == store::kSubnetPoolSpace) {
+        sj["kind"] = "subnet";
+      } else if (const auto net = overlay::parse_network_space_key(key)) {
+        sj["kind"] = "address";
+        sj["network"] = net->first;
+        const auto name = network_names.find(net->first);
+        sj["network_name"] = name == network_names.end() ? "" : name->second;
+      } else {
+        sj["kind"] = "other";
+      }
+      spaces.push_back(std::move(sj));
+    }
+    std::string state = "unknown";
+    if (id == self) {
+      state = "alive";
+    } else if (mem != by_id.end()) {
+      state = gossip::to_string(mem->second->state);
+    }
+    std::string status = "unknown";
+    if (rec != records.end()) status = store::to_string(rec->second.status);
+    if (status == "removed") state = "removed";
+    std::string name = rec != records.end() ? rec->second.name : "";
+    if (name.empty() && mem != by_id.end()) name = mem->second->name;
+    std::string address = rec != records.end() ? rec->second.address : "";
+    json j = {{"id", store::format_node_id(id)},
+              {"name", name},
+              {"address", address},
+              {"gossip_address", mem != by_id.end() ? mem->second->address : ""},
+              {"state", state},
+              {"status", status},
+              {"self", id == self},
+              {"spaces", spaces}};
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::string format_ms(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + " s";
+  return std::to_string(ms.count()) + " ms";
+}
+
 }  // namespace
 
-ApiRouter::ApiRouter(Controller& controller, ApiInfo info, const ClusterService* cluster)
-    : controller_(controller), info_(std::move(info)), cluster_(cluster) {}
+// A request waiting for a space donation: retried on the I/O thread until it succeeds, fails
+// otherwise, or the limit passes. Owned by the router's set while waiting; the timer's
+// handler holds it too.
+class ApiRouter::Waiter : public std::enable_shared_from_this<ApiRouter::Waiter> {
+ public:
+  Waiter(ApiRouter& router, ApiRequest request, std::function<void(ApiResponse)> done)
+      : router_(router),
+        request_(std::move(request)),
+        done_(std::move(done)),
+        timer_(*router.io_),
+        started_(std::chrono::steady_clock::now()) {}
 
-ApiResponse ApiRouter::handle(const ApiRequest& request) {
+  // Sends the request to the donor when it is new, or when the last one is old.
+  void ask(const SpaceShortage& s) {
+    const auto now = std::chrono::steady_clock::now();
+    if (sent_ && s.donor() == donor_ && s.payload() == payload_ &&
+        now - last_sent_ < router_.wait_.resend_interval)
+      return;
+    donor_ = s.donor();
+    payload_ = s.payload();
+    last_sent_ = now;
+    sent_ = true;
+    logger().debug("{} {}: asking node {} for {} of {}", request_.method, request_.target,
+                   store::format_node_id(donor_), s.wanted(), s.space());
+    try {
+      router_.cluster_->request_space(donor_, payload_);
+    } catch (const std::exception& e) {
+      // Sent again after resend_interval; the request fails at the limit if nothing comes.
+      logger().warn("{} {}: asking node {} for {}: {}", request_.method, request_.target,
+                    store::format_node_id(donor_), s.wanted(), e.what());
+    }
+  }
+
+  void schedule() {
+    timer_.expires_after(router_.wait_.retry_interval);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->retry();
+    });
+  }
+
+  void cancel() { timer_.cancel(); }
+
+ private:
+  void retry() {
+    try {
+      ApiResponse r = router_.route(request_);
+      logger().debug("{} {} -> {} after waiting {} ms for space", request_.method, request_.target,
+                     r.status, elapsed().count());
+      finish(std::move(r));
+    } catch (const SpaceShortage& s) {
+      if (elapsed() >= router_.wait_.limit) {
+        const overlay::NoSpaceReachableError timeout(
+            s.operation() + ": space request to node " + store::format_node_id(s.donor()) +
+            " timed out after " + format_ms(router_.wait_.limit) + " (asked for " + s.wanted() +
+            ")");
+        logger().warn("{} {}: {}", request_.method, request_.target, timeout.what());
+        finish(error_response(timeout.kind(), timeout.what()));
+        return;
+      }
+      ask(s);
+      schedule();
+    } catch (const std::exception& e) {
+      finish(router_.error(request_, e));
+    }
+  }
+
+  std::chrono::milliseconds elapsed() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 started_);
+  }
+
+  void finish(ApiResponse r) {
+    auto self = shared_from_this();  // keeps this alive past the erase
+    router_.waiters_.erase(self);
+    auto done = std::move(done_);
+    done(std::move(r));
+  }
+
+  ApiRouter& router_;
+  ApiRequest request_;
+  std::function<void(ApiResponse)> done_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point started_;
+  bool sent_ = false;
+  store::NodeId donor_ = 0;
+  std::string payload_;
+  std::chrono::steady_clock::time_point last_sent_;
+};
+
+ApiRouter::ApiRouter(Controller& controller, ApiInfo info, ClusterService* cluster,
+                     boost::asio::io_context* io, SpaceWaitOptions wait)
+    : controller_(controller), info_(std::move(info)), cluster_(cluster), io_(io), wait_(wait) {}
+
+ApiRouter::~ApiRouter() {
+  // Their handlers never run again (the I/O thread is stopping); the connections they would
+  // answer close with the io_context.
+  for (const auto& w : waiters_) w->cancel();
+}
+
+ApiResponse ApiRouter::error(const ApiRequest& request, const std::exception& e) {
+  if (const auto* err = dynamic_cast<const Error*>(&e)) {
+    const ApiResponse r = error_response(err->kind(), err->what());
+    (err->kind() == ErrorKind::kInternal
+         ? logger().error("{} {}: {}", request.method, request.target, err->what())
+         : logger().debug("{} {} -> {}: {}", request.method, request.target, r.status,
+                          err->what()));
+    return r;
+  }
+  logger().error("{} {}: {}", request.method, request.target, e.what());
+  return error_response(ErrorKind::kInternal, e.what());
+}
+
+ApiResponse ApiRouter::handle_now(const ApiRequest& request) {
   try {
     ApiResponse r = route(request);
     logger().debug("{} {} -> {}", request.method, request.target, r.status);
     return r;
-  } catch (const Error& e) {
-    const ApiResponse r = error_response(e.kind(), e.what());
-    (e.kind() == ErrorKind::kInternal
-         ? logger().error("{} {}: {}", request.method, request.target, e.what())
-         : logger().debug("{} {} -> {}: {}", request.method, request.target, r.status, e.what()));
-    return r;
   } catch (const std::exception& e) {
-    logger().error("{} {}: {}", request.method, request.target, e.what());
-    return error_response(ErrorKind::kInternal, e.what());
+    return error(request, e);
   }
+}
+
+void ApiRouter::handle(const ApiRequest& request, std::function<void(ApiResponse)> done) {
+  ApiResponse response;
+  try {
+    response = route(request);
+    logger().debug("{} {} -> {}", request.method, request.target, response.status);
+  } catch (const SpaceShortage& s) {
+    if (!cluster_ || !io_) {
+      response = error(request, s);
+    } else {
+      auto waiter = std::make_shared<Waiter>(*this, request, std::move(done));
+      waiters_.insert(waiter);
+      waiter->ask(s);  // never throws
+      waiter->schedule();
+      return;
+    }
+  } catch (const std::exception& e) {
+    response = error(request, e);
+  }
+  done(std::move(response));
 }
 
 ApiResponse ApiRouter::route(const ApiRequest& request) {
@@ -576,8 +777,45 @@ ApiResponse ApiRouter::route(const ApiRequest& request) {
           "--listen-addr)");
     }
     if (seg[1] == "members") return ok(members_to_json(cluster_->members()));
-    if (seg[1] == "log") return ok(log_status_to_json(cluster_->log_status()));
+    if (seg[1] == "log") {
+      json j = log_status_to_json(cluster_->log_status());
+      j["state_digest"] = controller_.state_digest();
+      return ok(j);
+    }
     return ok(stats_to_json(cluster_->stats()));
+  }
+
+  if (seg[0] == "nodes" && seg.size() <= 2) {
+    if (!cluster_) {
+      throw UnavailableError(
+          "clustering is off on this node (start trellisd with --join, --advertise-addr or "
+          "--listen-addr)");
+    }
+    if (seg.size() == 1) {
+      if (m != "GET") return not_allowed();
+      return ok(nodes_json(controller_, cluster_->members()));
+    }
+    if (m == "GET") {
+      const json all = nodes_json(controller_, cluster_->members());
+      for (const auto& n : all) {
+        if (n["id"] == seg[1] || n["name"] == seg[1]) return ok(n);
+      }
+      const json* by_prefix = nullptr;
+      for (const auto& n : all) {
+        if (n["id"].get<std::string>().compare(0, seg[1].size(), seg[1]) != 0) continue;
+        if (by_prefix) throw InvalidArgumentError("node id prefix '" + seg[1] + "' is ambiguous");
+        by_prefix = &n;
+      }
+      if (by_prefix) return ok(*by_prefix);
+      throw NotFoundError("node '" + seg[1] + "' not found");
+    }
+    if (m == "DELETE") {
+      // The membership right now, not as of the last change callback.
+      controller_.set_live_nodes(live_members(cluster_->members()));
+      controller_.remove_node(seg[1]);
+      return {204, ""};
+    }
+    return not_allowed();
   }
 
   throw NotFoundError("no route for " + m + " " + request.target);

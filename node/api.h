@@ -4,13 +4,27 @@
 // bodies are documented in docs/api.md. Errors are {"error": "...", "kind": "..."} with the
 // status chosen from the error's kind in one place (http_status).
 //
-// Threads: handle() runs on the daemon's I/O thread (it calls the controller).
+// Requests that need space this node does not own (an overlay network's VNI or subnet, an
+// overlay endpoint's address) are asynchronous: the router asks the owner for a donation over
+// gossip and retries the operation on a timer until it succeeds, fails otherwise, or
+// kSpaceWaitLimit passes (503, "space request to node X timed out"). Other requests answer at
+// once, inside handle().
+//
+// Threads: handle() and the retries run on the daemon's I/O thread (they call the
+// controller); the donation event is applied on that same thread, so nothing here blocks.
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "common/error.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace trellis::node {
 
@@ -40,19 +54,48 @@ struct ApiInfo {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
+// How a request waiting for a space donation retries (SpaceShortage): every retry_interval
+// it runs again; every resend_interval the request to the donor is sent again (gossip may
+// lose it); after limit it fails with 503.
+struct SpaceWaitOptions {
+  std::chrono::milliseconds retry_interval{20};
+  std::chrono::milliseconds resend_interval{1000};
+  std::chrono::milliseconds limit{5000};
+};
+
 class ApiRouter {
  public:
-  // `controller` (and `cluster`, when given) must outlive the router. Without a cluster
-  // service (clustering off) the /cluster routes answer 503 (kind unavailable).
-  ApiRouter(Controller& controller, ApiInfo info, const ClusterService* cluster = nullptr);
-  // Never throws: every failure becomes an error response.
-  ApiResponse handle(const ApiRequest& request);
+  // `controller` (and `cluster` and `io`, when given) must outlive the router. Without a
+  // cluster service (clustering off) the /cluster and /nodes routes answer 503 (kind
+  // unavailable), and so does a request that would need a space donation. Without `io`, a
+  // request needing a donation fails at once with the shortage's 503.
+  ApiRouter(Controller& controller, ApiInfo info, ClusterService* cluster = nullptr,
+            boost::asio::io_context* io = nullptr, SpaceWaitOptions wait = {});
+  ~ApiRouter();
+  ApiRouter(const ApiRouter&) = delete;
+  ApiRouter& operator=(const ApiRouter&) = delete;
+
+  // Answers `request` through `done`, exactly once: at once for most requests, later (from
+  // the I/O thread) for those waiting for a donation. Never throws: every failure becomes an
+  // error response.
+  void handle(const ApiRequest& request, std::function<void(ApiResponse)> done);
+  // The synchronous part alone: what handle() answers without waiting (a request that needs
+  // a donation gets the shortage's 503). For tests and tools.
+  ApiResponse handle_now(const ApiRequest& request);
+
+  // Requests currently waiting for a donation.
+  size_t waiting() const { return waiters_.size(); }
 
  private:
+  class Waiter;
   ApiResponse route(const ApiRequest& request);
+  ApiResponse error(const ApiRequest& request, const std::exception& e);
   Controller& controller_;
   ApiInfo info_;
-  const ClusterService* cluster_;
+  ClusterService* cluster_;
+  boost::asio::io_context* io_;
+  SpaceWaitOptions wait_;
+  std::set<std::shared_ptr<Waiter>> waiters_;
 };
 
 }  // namespace trellis::node

@@ -6,6 +6,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <cstdio>
 #include <optional>
 
 #include "common/error.h"
@@ -26,6 +28,20 @@ std::string socket_path_from_host(std::string_view host) {
   }
   if (host.empty()) throw InvalidArgumentError("empty API socket path");
   return std::string(host);
+}
+
+std::string url_escape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
 }
 
 struct ApiClient::Impl {

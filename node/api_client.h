@@ -13,6 +13,10 @@ namespace trellis::node {
 // other schemes (tcp:// is not implemented).
 std::string socket_path_from_host(std::string_view host);
 
+// `s` percent-encoded for one path segment or query value of an API target (unreserved
+// characters kept, every other byte %XX).
+std::string url_escape(std::string_view s);
+
 class ApiClient {
  public:
   explicit ApiClient(std::string socket_path);

@@ -57,8 +57,13 @@ class Session : public std::enable_shared_from_this<Session> {
     http::request<http::string_body> req = parser_->release();
     ApiRequest request{std::string(req.method_string()), std::string(req.target()),
                        std::move(req.body())};
-    ApiResponse response = router_.handle(request);
-    write(std::move(response), req.version(), req.keep_alive());
+    // Most answers come at once; a request waiting for a space donation answers later, from
+    // a timer on this thread. Either way this session reads its next request only after
+    // writing the answer (HTTP/1.1 without pipelining).
+    router_.handle(request, [self = shared_from_this(), version = req.version(),
+                             keep_alive = req.keep_alive()](ApiResponse response) {
+      self->write(std::move(response), version, keep_alive);
+    });
   }
 
   void write(ApiResponse r, unsigned version, bool keep_alive) {

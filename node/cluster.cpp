@@ -652,6 +652,16 @@ ClusterMember ClusterService::convert(const gossip::Member& m) const {
   return out;
 }
 
+std::set<gossip::NodeId> live_members(const std::vector<ClusterMember>& members) {
+  std::set<gossip::NodeId> live;
+  for (const ClusterMember& m : members) {
+    if (m.self) continue;
+    if (m.state == gossip::MemberState::kAlive || m.state == gossip::MemberState::kSuspect)
+      live.insert(m.id);
+  }
+  return live;
+}
+
 std::vector<ClusterMember> ClusterService::members() const {
   std::shared_ptr<gossip::GossipNode> node = current_node();
   std::vector<ClusterMember> out;

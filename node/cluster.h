@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +56,10 @@ struct ClusterMember {
   std::chrono::system_clock::time_point last_seen;
   bool self = false;
 };
+
+// The other members that count as alive for the overlay (alive or suspect: a suspect may
+// still answer, and withdrawing its endpoints on a suspicion would flap the data plane).
+std::set<gossip::NodeId> live_members(const std::vector<ClusterMember>& members);
 
 struct MemberChange {
   ClusterMember member;

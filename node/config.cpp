@@ -66,9 +66,14 @@ std::optional<Config> parse_command_line(int argc, const char* const* argv,
   app.add_option("--listen-addr", c.listen_addr, "Gossip listen address IP[:PORT] (clustering)");
   app.add_option("--join", c.join, "Peers to join ADDR[,ADDR...] (clustering)")->delimiter(',');
   app.add_option("--cluster-key", c.cluster_key, "Cluster key file (clustering)");
-  app.add_option("--vxlan-port", c.vxlan_port, "UDP port of VXLAN (overlay networks)")
+  app.add_option("--vxlan-port", c.vxlan_port,
+                 "UDP port of VXLAN (overlay networks; the same on every node of a cluster)")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
+  app.add_flag("--egress", c.egress,
+               "Overlay containers get a second interface on this host's NAT bridge (trlgw0) "
+               "for traffic out of the cluster, unless their network sets -o egress=false")
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_option("--resolv-conf", c.resolv_conf,

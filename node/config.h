@@ -20,6 +20,9 @@ struct Config {
   std::vector<std::string> join;
   std::string cluster_key;
   uint32_t vxlan_port = 4789;
+  // Default of overlay networks' "egress" option: containers on an overlay network also get an
+  // interface on the per-host NAT bridge for traffic leaving the cluster (docs/overlay.md).
+  bool egress = false;
   std::string log_level = "info";
   // The host's resolver configuration: sandboxes without DNS servers get its servers
   // (loopback ones removed).

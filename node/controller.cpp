@@ -12,6 +12,9 @@
 #include "node/ids.h"
 #include "node/log.h"
 #include "node/throw_kind.h"
+#include "overlay/peer_table.h"
+#include "overlay/space_planner.h"
+#include "overlay/space_request.h"
 
 namespace trellis::node {
 
@@ -342,8 +345,9 @@ store::NetworkInfo Controller::create_network(const NetworkRequest& request) {
     }
   }
   if (request.enable_ipv6) throw InvalidArgumentError(what + ": IPv6 is not implemented yet");
-  if (request.internal && traits.name != "bridge") {
-    throw InvalidArgumentError(what + ": only bridge networks can be internal");
+  const bool overlay = traits.name == overlay::kOverlayDriver;
+  if (request.internal && traits.name != "bridge" && !overlay) {
+    throw InvalidArgumentError(what + ": only bridge and overlay networks can be internal");
   }
 
   store::NetworkCreated spec;
@@ -385,10 +389,13 @@ store::NetworkInfo Controller::create_network(const NetworkRequest& request) {
     }
     store::IpamPoolConfig pool =
         spec.ipam.pools.empty() ? store::IpamPoolConfig{} : spec.ipam.pools.front();
-    // Subnets of this node's other bridge networks: a new one may not overlap them.
+    // VNI and (without --subnet) a /24 of the cluster's pool, from this node's share.
+    if (overlay) plan_overlay_network(spec, pool, what);
+    // Subnets of this node's other local networks and of every cluster-scope network: a new
+    // one may not overlap them.
     std::vector<std::pair<ipam::Prefix, const store::NetworkInfo*>> taken;
     for (const auto& [id, n] : cache_.networks()) {
-      if (n.owner != identity_.id || n.spec.cluster_scope) continue;
+      if (!n.spec.cluster_scope && n.owner != identity_.id) continue;
       for (const auto& p : n.spec.ipam_result.pools)
         taken.emplace_back(ipam::Prefix::parse(p.subnet), &n);
     }
@@ -471,6 +478,95 @@ store::NetworkInfo Controller::create_network(const NetworkRequest& request) {
   return *created;
 }
 
+void Controller::plan_overlay_network(store::NetworkCreated& spec, store::IpamPoolConfig& pool,
+                                      const std::string& what) const {
+  if (!options_.clustering) {
+    throw InvalidArgumentError(what +
+                               ": driver overlay needs clustering: start trellisd with "
+                               "--advertise-addr");
+  }
+  if (pool.subnet.empty() && (!pool.ip_range.empty() || !pool.gateway.empty()))
+    throw InvalidArgumentError(what + ": an ip range or gateway needs a subnet");
+  if (!pool.subnet.empty()) {
+    // A user's subnet that cannot be used fails before any donation is asked for (checked
+    // again with the other pool rules by the caller).
+    const ipam::Prefix subnet = ipam::Prefix::parse(pool.subnet);
+    for (const auto& [id, n] : cache_.networks()) {
+      if (!n.spec.cluster_scope && n.owner != identity_.id) continue;
+      for (const auto& p : n.spec.ipam_result.pools) {
+        const ipam::Prefix taken = ipam::Prefix::parse(p.subnet);
+        if (taken.overlaps(subnet)) {
+          throw ConflictError(what + ": subnet " + subnet.to_string() + " overlaps " +
+                              taken.to_string() + " of network " + network_label(n));
+        }
+      }
+    }
+  }
+  const overlay::Membership members{identity_.id, live_};
+  const store::ReadView view = store_.read();
+  const auto vni_space = view.space(std::string(store::kVniSpace));
+  const auto pool_space = view.space(std::string(store::kSubnetPoolSpace));
+  if (!vni_space || !pool_space) {
+    throw UnavailableError(what +
+                           ": the cluster's VNI and subnet spaces are not known on this node yet "
+                           "(it has not founded a cluster or not caught up with one)");
+  }
+  const std::vector<store::NetworkInfo> networks = view.networks();
+  spec.cluster_scope = true;
+
+  const OverlayOptions opts = overlay_options(spec.options);
+  spec.options.erase("vni");  // recorded as ipam_result.vni
+  if (opts.vni != 0) {
+    const uint64_t vni = opts.vni;
+    for (const auto& n : networks) {
+      if (n.spec.ipam_result.vni == vni) {
+        throw ConflictError(what + ": VNI " + std::to_string(vni) + " is used by network " +
+                            network_label(n));
+      }
+    }
+    if (vni_space->space.is_allocated(vni))
+      throw ConflictError(what + ": VNI " + std::to_string(vni) + " is in use");
+    const store::NodeId owner = vni_space->space.ownership().owner_of(vni);
+    if (owner != identity_.id) {
+      if (!members.alive(owner)) {
+        throw overlay::NoSpaceReachableError(what + ": VNI " + std::to_string(vni) +
+                                             " belongs to node " + store::format_node_id(owner) +
+                                             ", which is not reachable");
+      }
+      throw SpaceShortage(what, owner, "VNI " + std::to_string(vni), std::string(store::kVniSpace),
+                          overlay::encode_space_request({std::string(store::kVniSpace), 0, vni}));
+    }
+    spec.ipam_result.vni = opts.vni;
+  } else {
+    const overlay::SpacePick pick = overlay::pick_vni(vni_space->space, networks, members);
+    if (!pick.value) {
+      if (!pick.shortage.donor)
+        overlay::throw_no_space(pick.shortage, what, overlay::SpaceKind::kVni);
+      throw SpaceShortage(
+          what, *pick.shortage.donor, "VNIs", std::string(store::kVniSpace),
+          overlay::encode_space_request(
+              {std::string(store::kVniSpace), overlay::kClusterSpaceRequestSize, std::nullopt}));
+    }
+    spec.ipam_result.vni = static_cast<uint32_t>(*pick.value);
+  }
+
+  if (pool.subnet.empty()) {
+    const overlay::SpacePick pick = overlay::pick_pool_subnet(pool_space->space, networks, members);
+    if (!pick.value) {
+      if (!pick.shortage.donor)
+        overlay::throw_no_space(pick.shortage, what, overlay::SpaceKind::kSubnet);
+      throw SpaceShortage(
+          what, *pick.shortage.donor, "subnets", std::string(store::kSubnetPoolSpace),
+          overlay::encode_space_request({std::string(store::kSubnetPoolSpace),
+                                         overlay::kClusterSpaceRequestSize, std::nullopt}));
+    }
+    pool.subnet = overlay::pool_subnet(*pick.value).to_string();
+    pool.gateway = overlay::pool_gateway(*pick.value).to_string();
+    spec.ipam_result.has_pool_index = true;
+    spec.ipam_result.pool_index = *pick.value;
+  }
+}
+
 void Controller::remove_network(std::string_view ref) {
   const store::NetworkInfo n = find_network(ref);
   const std::string what = "remove network " + network_label(n);
@@ -545,6 +641,35 @@ std::string Controller::pick_address(const store::NetworkInfo& net,
   }
 }
 
+std::string Controller::pick_overlay_address(const store::NetworkInfo& net,
+                                             const std::string& preferred,
+                                             const std::string& what) const {
+  const overlay::Membership members{identity_.id, live_};
+  const std::string key = store::network_space_key(net.spec.id, 0);
+  const store::SpaceInfo* space = cache_.space(key);
+  if (!space) throw InternalError(what + ": the address space of the network is missing");
+  const ipam::Prefix subnet = ipam::Prefix::parse(net.spec.ipam_result.pools.front().subnet);
+  const std::string suffix = "/" + std::to_string(subnet.length());
+  if (!preferred.empty()) {
+    const ipam::IpAddress a = parse_v4("address", preferred);
+    const overlay::StaticAddressPlan plan =
+        overlay::plan_static_address(net, 0, space->space, a, members);
+    if (!plan.mine) {
+      throw SpaceShortage(what, plan.owner, "address " + a.to_string(), key,
+                          overlay::encode_space_request({key, 0, plan.offset}));
+    }
+    return a.to_string() + suffix;
+  }
+  const overlay::SpacePick pick = overlay::pick_address(net, 0, space->space, members);
+  if (!pick.value) {
+    if (!pick.shortage.donor) overlay::throw_no_space(pick.shortage, what);
+    throw SpaceShortage(
+        what, *pick.shortage.donor, "addresses", key,
+        overlay::encode_space_request({key, overlay::kAddressRequestSize, std::nullopt}));
+  }
+  return subnet.address_at(*pick.value).to_string() + suffix;
+}
+
 std::vector<store::PortBinding> Controller::check_ports(
     const std::vector<store::PortBinding>& requested) const {
   std::vector<store::PortBinding> used;
@@ -615,8 +740,14 @@ store::EndpointInfo Controller::create_endpoint(const EndpointRequest& request) 
   spec.name = request.name;
   spec.aliases = request.aliases;
   spec.owner = identity_.id;
+  const bool overlay = traits.name == overlay::kOverlayDriver;
+  if (overlay && !request.ports.empty()) {
+    throw InvalidArgumentError(where +
+                               ": publishing ports of overlay endpoints is not implemented yet");
+  }
   if (traits.needs_ipam) {
-    spec.addresses = {pick_address(net, request.ip)};
+    spec.addresses = {overlay ? pick_overlay_address(net, request.ip, where)
+                              : pick_address(net, request.ip)};
     spec.mac = request.mac.empty()
                    ? mac_from_ipv4(ipam::InterfaceAddress::parse(spec.addresses[0]).address)
                    : normalize_mac(request.mac);
@@ -716,6 +847,73 @@ void Controller::leave(std::string_view endpoint_ref, std::string_view network_r
   }
   commit({store::EndpointLeft{e.spec.id, e.sandbox}});
   logger().debug("endpoint {} left sandbox {}", short_id(e.spec.id), short_id(e.sandbox));
+}
+
+// ---- cluster ---------------------------------------------------------------------------------
+
+void Controller::set_live_nodes(std::set<store::NodeId> live) {
+  live.erase(identity_.id);
+  if (live == live_) return;
+  live_ = live;
+  reconciler_.set_live_nodes(std::move(live));
+}
+
+std::set<std::string> Controller::overlay_networks() const {
+  std::set<std::string> out;
+  for (const auto& [id, n] : cache_.networks()) {
+    if (n.spec.driver == overlay::kOverlayDriver) out.insert(id);
+  }
+  return out;
+}
+
+Failures Controller::reconcile_networks(const std::set<std::string>& network_ids) {
+  pending_.networks.insert(network_ids.begin(), network_ids.end());
+  return reconcile_pending();
+}
+
+void Controller::append(std::vector<store::Body> bodies) {
+  if (bodies.empty()) return;
+  commit(std::move(bodies));
+}
+
+store::NodeInfo Controller::remove_node(std::string_view ref) {
+  const std::string key(ref);
+  if (key.empty()) throw InvalidArgumentError("remove node: no node given");
+  const store::ReadView view = store_.read();
+  const std::vector<store::NodeInfo> nodes = view.nodes();
+  std::optional<store::NodeInfo> found;
+  for (const auto& n : nodes) {
+    if (store::format_node_id(n.id) == key || n.name == key) {
+      if (found && found->id != n.id) {
+        throw InvalidArgumentError("remove node: the name '" + key +
+                                   "' is used by several nodes: give the node id");
+      }
+      found = n;
+    }
+  }
+  if (!found) {
+    for (const auto& n : nodes) {
+      if (store::format_node_id(n.id).compare(0, key.size(), key) != 0) continue;
+      if (found) throw InvalidArgumentError("remove node: id prefix '" + key + "' is ambiguous");
+      found = n;
+    }
+  }
+  if (!found) throw NotFoundError("remove node: node '" + key + "' not found");
+  const store::NodeInfo node = *found;
+  const std::string what = "remove node " + (node.name.empty() ? "" : node.name + " ") + "(" +
+                           store::format_node_id(node.id) + ")";
+  if (node.id == identity_.id) throw InvalidArgumentError(what + ": this is the node itself");
+  if (node.status == store::NodeStatus::kRemoved) throw ConflictError(what + ": already removed");
+  if (live_.count(node.id)) {
+    throw ConflictError(what +
+                        ": it is alive (or suspected, not yet declared dead); `trellis node rm` "
+                        "is for nodes gone for good: stop it first");
+  }
+  const store::VersionVector vv = store_.version_vector();
+  const auto it = vv.find(node.id);
+  commit({store::NodeRemoved{node.id, it == vv.end() ? 0 : it->second}});
+  logger().warn("{}: its endpoints and sandboxes are gone, its ranges and networks are ours", what);
+  return node;
 }
 
 // ---- sandboxes -------------------------------------------------------------------------------

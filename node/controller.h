@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,8 +69,45 @@ struct SandboxRequest {
   std::vector<store::ExtraHost> extra_hosts;
 };
 
+// Thrown when this node owns nothing free of a space it needs (the VNI or subnet of a new
+// overlay network, an overlay endpoint's address) but a live node does: the caller sends
+// `payload` (overlay::encode_space_request) to `donor` with ClusterService::request_space,
+// waits for the donation event to be applied, and retries the same operation (node/api.cpp
+// does this without blocking the I/O thread). Nothing was written. An UnavailableError, so a
+// caller that cannot ask reports 503 with this message.
+class SpaceShortage : public UnavailableError {
+ public:
+  // Message: "<operation>: waiting for node <donor> to donate <wanted>".
+  SpaceShortage(std::string operation, store::NodeId donor, std::string wanted, std::string space,
+                std::string payload)
+      : UnavailableError(operation + ": waiting for node " + store::format_node_id(donor) +
+                         " to donate " + wanted),
+        operation_(std::move(operation)),
+        donor_(donor),
+        wanted_(std::move(wanted)),
+        space_(std::move(space)),
+        payload_(std::move(payload)) {}
+  // What was being done ("create endpoint 'web1' on network front (1a2b3c4d5e6f)").
+  const std::string& operation() const { return operation_; }
+  store::NodeId donor() const { return donor_; }
+  // What is asked for, for messages ("addresses", "VNIs", "10.0.0.7").
+  const std::string& wanted() const { return wanted_; }
+  // The space key asked for ("vni", "subnet-pool", "net/<id>/<pool>").
+  const std::string& space() const { return space_; }
+  const std::string& payload() const { return payload_; }
+
+ private:
+  std::string operation_;
+  store::NodeId donor_;
+  std::string wanted_;
+  std::string space_;
+  std::string payload_;
+};
+
 struct ControllerOptions {
   std::string run_dir;
+  // Clustering is on (the node has an advertised address): overlay networks may be created.
+  bool clustering = false;
   // Host ports handed out for "host_port": 0 (the kernel's ip_local_port_range by default).
   uint32_t dynamic_port_first = 49153;
   uint32_t dynamic_port_last = 65535;
@@ -145,6 +183,28 @@ class Controller {
   // reconciliation. Cheap when nothing is pending.
   Failures reconcile_changes() { return reconcile_pending(); }
 
+  // ---- cluster (overlay driver)
+  // The other nodes that are alive (gossip's alive and suspect members): donors of space, and
+  // the peers the reconciler programs (forwarded to Reconciler::set_live_nodes). Does not
+  // reconcile; see reconcile_networks().
+  void set_live_nodes(std::set<store::NodeId> live);
+  const std::set<store::NodeId>& live_nodes() const { return live_; }
+  // Ids of every overlay network in the state.
+  std::set<std::string> overlay_networks() const;
+  // Reconciles these networks now (after a membership change). Returns the failures.
+  Failures reconcile_networks(const std::set<std::string>& network_ids);
+  // Authors cluster bookkeeping events (space initialisation, donations) through the same
+  // path as every other local change (durable, handed to gossip, reconciled).
+  void append(std::vector<store::Body> bodies);
+  // Removes a node that is gone for good (NodeRemoved): its endpoints and sandboxes are
+  // dropped everywhere, its ranges and networks pass to this node. `ref` is a node id (or a
+  // unique prefix of one) or a name. ConflictError when the node is alive or suspect (in
+  // live_nodes()), InvalidArgumentError for this node itself, NotFoundError when unknown.
+  // Returns the removed node's record.
+  store::NodeInfo remove_node(std::string_view ref);
+  store::ReadView read() const { return store_.read(); }
+  std::string state_digest() const { return store_.state_digest(); }
+
   // Also passes every committed change set to `observer`, after the controller has taken it
   // into account (e.g. gossip pushing this node's new events to peers). Same thread and rules
   // as store change listeners: no store writes, no throwing.
@@ -163,6 +223,11 @@ class Controller {
   const store::SandboxInfo& find_sandbox(std::string_view ref) const;
   bool visible(const store::NetworkInfo& n) const;
   std::string pick_address(const store::NetworkInfo& net, const std::string& preferred) const;
+  std::string pick_overlay_address(const store::NetworkInfo& net, const std::string& preferred,
+                                   const std::string& what) const;
+  // Fills the overlay parts of `spec` (cluster scope, VNI, subnet from the pool or checked).
+  void plan_overlay_network(store::NetworkCreated& spec, store::IpamPoolConfig& pool,
+                            const std::string& what) const;
   std::vector<store::PortBinding> check_ports(const std::vector<store::PortBinding>& ports) const;
 
   store::Store& store_;
@@ -174,8 +239,9 @@ class Controller {
   Dirty pending_;            // touched by committed events, not yet reconciled
   bool committing_ = false;  // inside commit(): the controller reconciles by itself
   std::vector<std::function<void(const store::ChangeSet&)>> observers_;
-  Failures failures_;    // objects whose last reconciliation failed
-  bool reload_ = false;  // the listener failed to refresh the cache: reload before use
+  Failures failures_;             // objects whose last reconciliation failed
+  std::set<store::NodeId> live_;  // other nodes alive or suspect (set_live_nodes)
+  bool reload_ = false;           // the listener failed to refresh the cache: reload before use
 };
 
 }  // namespace trellis::node

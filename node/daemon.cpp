@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 
 #include "node/api.h"
 #include "node/api_server.h"
@@ -24,6 +25,9 @@
 #include "node/kernel_reconciler.h"
 #include "node/log.h"
 #include "node/reconciler.h"
+#include "overlay/peer_table.h"
+#include "overlay/space_planner.h"
+#include "overlay/space_request.h"
 #include "store/store.h"
 
 namespace trellis::node {
@@ -117,6 +121,122 @@ struct Daemon::Impl {
       store->append_local(store::NodeAnnounced{name, address});
   }
 
+  // The cluster's membership changed (or is first known): the controller's and reconciler's
+  // live set, join donations this node owes a member that (re)appeared alive, and the overlay
+  // networks' peers. I/O thread; never throws.
+  void membership_changed(const MemberChange* change) {
+    if (!cluster || !controller) return;
+    std::set<store::NodeId> live;
+    try {
+      live = live_members(cluster->members());
+      controller->set_live_nodes(live);
+    } catch (const std::exception& e) {
+      logger().error("updating the live nodes: {}", e.what());
+      return;
+    }
+    if (change) {
+      logger().debug("member {} is {} (was {}{}); {} other members live",
+                     store::format_node_id(change->member.id),
+                     gossip::to_string(change->member.state), gossip::to_string(change->previous),
+                     change->is_new ? ", new" : "", live.size());
+    }
+    std::set<store::NodeId> joiners;
+    if (change) {
+      if (!change->member.self && change->member.state == gossip::MemberState::kAlive &&
+          (change->is_new || change->previous != gossip::MemberState::kAlive))
+        joiners.insert(change->member.id);
+    } else {
+      joiners = live;
+    }
+    for (const store::NodeId joiner : joiners) donate_to_joiner(joiner, live);
+    try {
+      const Failures failed = controller->reconcile_networks(controller->overlay_networks());
+      if (!failed.empty())
+        logger().warn("{} objects failed after a membership change (retried)", failed.size());
+    } catch (const std::exception& e) {
+      logger().error("reconciling overlay networks after a membership change: {}", e.what());
+    }
+  }
+
+  void owe_join_donations() {
+    try {
+      const std::set<store::NodeId> live = live_members(cluster->members());
+      for (const store::NodeId member : live) donate_to_joiner(member, live);
+    } catch (const std::exception& e) {
+      logger().error("checking join donations: {}", e.what());
+    }
+  }
+
+  // Authors this node's share of the join donations for `joiner` (DESIGN sec. 5): only the
+  // live member with the most free space of a cluster space gets a non-empty plan.
+  void donate_to_joiner(store::NodeId joiner, const std::set<store::NodeId>& live) {
+    try {
+      const overlay::Membership members{store->identity().id, live};
+      std::vector<store::RangeDonated> plan =
+          overlay::plan_join_donations(store->read(), members, joiner);
+      if (plan.empty()) {
+        logger().trace("no join donation owed to {}", store::format_node_id(joiner));
+        return;
+      }
+      std::vector<store::Body> bodies;
+      for (const auto& d : plan) {
+        logger().info("donating [{}, {}] of {} to joining node {}", d.first, d.last, d.space,
+                      store::format_node_id(d.to));
+        bodies.push_back(d);
+      }
+      controller->append(std::move(bodies));
+    } catch (const std::exception& e) {
+      logger().error("donating space to joining node {}: {}", store::format_node_id(joiner),
+                     e.what());
+    }
+  }
+
+  // A peer asks for space: decide, author the donation (if any) first, then answer.
+  void space_requested(const SpaceRequest& request) {
+    const std::string from = store::format_node_id(request.from);
+    overlay::SpaceAnswerBody answer;
+    try {
+      const overlay::SpaceRequestBody body = overlay::decode_space_request(request.payload);
+      overlay::DonorDecision decision =
+          overlay::decide_space_request(store->read(), store->identity().id, request.from, body);
+      if (decision.donation) {
+        const store::RangeDonated d = *decision.donation;
+        controller->append({d});
+        logger().info("donated [{}, {}] of {} to node {} on request", d.first, d.last, d.space,
+                      from);
+      } else {
+        logger().debug("space request from node {} for {}: {}", from, body.space,
+                       decision.answer.reason);
+      }
+      answer = decision.answer;
+    } catch (const CorruptDataError& e) {
+      logger().warn("malformed space request from node {}: {}", from, e.what());
+      answer = {overlay::SpaceAnswerStatus::kRefused, 0, 0, e.what()};
+    } catch (const std::exception& e) {
+      logger().warn("space request from node {} failed: {}", from, e.what());
+      answer = {overlay::SpaceAnswerStatus::kNothingFree, 0, 0, e.what()};
+    }
+    try {
+      cluster->answer_space(request.from, request.request_id, overlay::encode_space_answer(answer));
+    } catch (const std::exception& e) {
+      logger().warn("answering the space request of node {}: {}", from, e.what());
+    }
+  }
+
+  // Founding: the cluster-wide spaces (VNIs, the subnet pool) start wholly owned by this node.
+  void found_spaces() {
+    try {
+      std::vector<store::Body> bodies;
+      for (auto& init : overlay::missing_cluster_spaces(store->read())) {
+        logger().info("founding space {} [{}, {}]", init.space, init.first, init.last);
+        bodies.push_back(std::move(init));
+      }
+      controller->append(std::move(bodies));
+    } catch (const std::exception& e) {
+      logger().error("initialising the cluster's spaces: {}", e.what());
+    }
+  }
+
   // Peers refused by the transport (wrong cluster key, garbage, foreign protocol versions)
   // are only counted by gossip; the operator learns of them here, at most once a period.
   void watch_cluster() {
@@ -144,6 +264,9 @@ struct Daemon::Impl {
             malformed, kClusterWatchInterval.count());
       }
       watched = now;
+      // Join donations are planned when a member appears alive; a member whose appearance
+      // raced with another donation (or whose donor's view differed) gets its share here.
+      owe_join_donations();
       watch_cluster();
     });
   }
@@ -184,6 +307,7 @@ void Daemon::start() {
   impl_->reconciler = factory_ ? factory_(c) : make_kernel_reconciler(c, id.id);
   ControllerOptions copts;
   copts.run_dir = c.run_dir;
+  copts.clustering = c.clustering();
   std::tie(copts.dynamic_port_first, copts.dynamic_port_last) = ephemeral_ports();
   // Remote events (gossip) reach the data plane through one coalesced reconciliation posted
   // to this thread after the write that applied them.
@@ -221,7 +345,8 @@ void Daemon::start() {
   info.version = version();
   info.data_dir = c.data_dir;
   info.run_dir = c.run_dir;
-  impl_->router = std::make_unique<ApiRouter>(*impl_->controller, info, impl_->cluster.get());
+  impl_->router =
+      std::make_unique<ApiRouter>(*impl_->controller, info, impl_->cluster.get(), &impl_->io);
   impl_->server = std::make_unique<ApiServer>(impl_->io, *impl_->router,
                                               impl_->controller->paths().api_socket());
   impl_->server->start();
@@ -254,15 +379,36 @@ void Daemon::start_cluster() {
       logger().error("reconciling remote changes: {}", e.what());
     }
   };
-  // Member changes are logged by the service; withdrawing a dead node's endpoints from the
-  // data plane belongs to the overlay (not wired yet).
-  co.on_ready = [impl, name = c.name] {
+  // Member changes are logged by the service; here they move the overlay's live set, trigger
+  // join donations and re-program the overlay networks' peers.
+  co.on_member_change = [impl](const MemberChange& change) { impl->membership_changed(&change); };
+  co.on_space_request = [impl](const SpaceRequest& request) { impl->space_requested(request); };
+  // Answers are informational: a waiting API request acts on the donation event itself
+  // (node/api.h) and re-asks or times out otherwise.
+  co.on_space_answer = [](const SpaceAnswer& answer) {
+    const std::string from = store::format_node_id(answer.from);
+    if (!answer.payload) {
+      logger().debug("space request {} to node {} failed (no answer)", answer.request_id, from);
+      return;
+    }
+    try {
+      const overlay::SpaceAnswerBody body = overlay::decode_space_answer(*answer.payload);
+      logger().debug("space request {} to node {}: status {}, [{}, {}] {}", answer.request_id, from,
+                     static_cast<int>(body.status), body.first, body.last, body.reason);
+    } catch (const std::exception& e) {
+      logger().warn("malformed space answer from node {}: {}", from, e.what());
+    }
+  };
+  co.on_ready = [impl, name = c.name, founder = c.join.empty()] {
     try {
       impl->announce(name, host_of(impl->cluster->address()));
     } catch (const std::exception& e) {
       logger().error("announcing this node: {}", e.what());
     }
+    if (founder) impl->found_spaces();
     impl->cluster->local_committed();
+    // Members seen before this point (a fresh store's hold) may be owed join donations.
+    impl->membership_changed(nullptr);
   };
   impl_->cluster = std::make_unique<ClusterService>(*impl_->store, std::move(co));
   // Blocks up to the join timeout; ConflictError (our store belongs to another cluster) and

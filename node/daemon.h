@@ -7,8 +7,12 @@
 // Threads: one. The I/O thread owns the store's writes, the controller, the state cache,
 // the reconciler and the API connections; API requests are handled one at a time, in order,
 // on it, and a request's reply is sent after its event is durable and the data plane is
-// programmed. Kernel work goes through osl (which runs namespace-switching work on its own
-// helper threads and returns). stop() may be called from any thread.
+// programmed. A request that needs space owned by another node (overlay) waits on a timer of
+// this thread for the donation (node/api.h), while other requests go on being served. With
+// clustering, membership changes, join donations, space requests from peers and the
+// founder's space initialisation are handled here too (overlay wiring, docs/overlay.md). Kernel
+// work goes through osl (which runs namespace-switching work on its own helper threads and
+// returns). stop() may be called from any thread.
 
 #include <functional>
 #include <memory>

@@ -13,6 +13,8 @@
 #include "node/nftables.h"
 #include "node/sandbox_files.h"
 #include "node/state_cache.h"
+#include "overlay/overlay_network.h"
+#include "overlay/peer_table.h"
 
 namespace trellis::node {
 
@@ -20,6 +22,7 @@ namespace {
 
 spdlog::logger& logger() { return log("reconciler"); }
 spdlog::logger& bridge_log() { return log("bridge"); }
+spdlog::logger& overlay_log() { return log("overlay"); }
 
 constexpr uint32_t kDefaultMtu = 1500;
 
@@ -62,6 +65,23 @@ std::string gateway_cidr(const store::NetworkInfo& n) {
 
 uint32_t network_mtu(const store::NetworkInfo& n) { return n.spec.mtu ? n.spec.mtu : kDefaultMtu; }
 
+// Names of the egress veth of a sandbox: the host end on trlgw0, and the sandbox end before it
+// is renamed to gw0.
+std::string egress_host_name(std::string_view sandbox_id) {
+  return "trlg" + std::string(sandbox_id.substr(0, 11));
+}
+std::string egress_peer_name(std::string_view sandbox_id) {
+  return "trlq" + std::string(sandbox_id.substr(0, 11));
+}
+constexpr std::string_view kEgressBridgeAliasKind = "egressbr";
+constexpr std::string_view kEgressAliasKind = "egress";
+constexpr std::string_view kOverlayNetnsPrefix = "trl-ov-";
+
+std::string egress_gateway_cidr() {
+  return std::string(kEgressGateway) + "/" +
+         std::to_string(ipam::Prefix::parse(std::string(kEgressSubnet)).length());
+}
+
 Failure failure_of(const std::exception& e) {
   if (const auto* err = dynamic_cast<const Error*>(&e)) return {err->kind(), err->what()};
   return {ErrorKind::kInternal, e.what()};
@@ -94,8 +114,14 @@ void KernelReconciler::discover() {
   joins_.clear();
   stray_links_.clear();
   unlabelled_links_.clear();
+  overlay_nets_.clear();
+  overlay_attached_.clear();
+  overlay_swept_ = false;
+  egress_bridge_.reset();
+  egress_.clear();
   std::map<std::string, std::string> bridge_by_name;  // link name -> network id
   std::map<std::string, LinkInfo> host_veths;         // endpoint id -> host end
+  std::map<std::string, LinkInfo> egress_veths;       // sandbox id -> host end on trlgw0
   for (auto& link : ops_.links("")) {
     if (!starts_with(link.name, kLinkPrefix)) continue;
     const auto alias = parse_alias(link.alias);
@@ -114,6 +140,17 @@ void KernelReconciler::discover() {
       bridges_[alias->id] = std::move(b);
     } else if (alias->kind == "ep") {
       host_veths[alias->id] = std::move(link);
+    } else if (alias->kind == kEgressBridgeAliasKind && link.kind == "bridge" &&
+               link.name == kEgressBridge) {
+      Bridge b;
+      b.name = link.name;
+      b.mtu = link.mtu;
+      b.up = link.up;
+      b.addresses.insert(link.addresses.begin(), link.addresses.end());
+      if (b.addresses.count(egress_gateway_cidr())) b.gateway = egress_gateway_cidr();
+      egress_bridge_ = std::move(b);
+    } else if (alias->kind == kEgressAliasKind) {
+      egress_veths[alias->id] = std::move(link);
     } else {
       stray_links_.insert(link.name);
     }
@@ -122,7 +159,9 @@ void KernelReconciler::discover() {
     std::vector<std::string> names;
     while (dirent* entry = readdir(dir)) {
       const std::string name = entry->d_name;
-      if (name != "." && name != ".." && name != "host") names.push_back(name);
+      // Overlay namespaces share the directory; OverlayHost adopts them.
+      if (name != "." && name != ".." && name != "host" && !starts_with(name, kOverlayNetnsPrefix))
+        names.push_back(name);
     }
     closedir(dir);
     for (const auto& id : names) {
@@ -136,7 +175,22 @@ void KernelReconciler::discover() {
       sb.route = ops_.default_route(path);
       for (const auto& link : ops_.links(path)) {
         const auto alias = parse_alias(link.alias);
-        if (!alias || alias->node != options_.node || alias->kind != "ep") continue;
+        if (!alias || alias->node != options_.node) continue;
+        if (alias->kind == kEgressAliasKind && alias->id == id) {
+          Egress g;
+          g.up = link.up;
+          if (!link.addresses.empty()) g.address = link.addresses.front();
+          if (auto host = egress_veths.find(id); host != egress_veths.end()) {
+            g.host_link = host->second.name;
+            g.up = g.up && host->second.up && host->second.master == kEgressBridge;
+            egress_veths.erase(host);
+          }
+          egress_[id] = std::move(g);
+          continue;
+        }
+        // An endpoint's interface. Without a host end here it is an overlay join (its outer
+        // end is in the overlay namespace; adopted by ensure_overlay_join) or a broken one.
+        if (alias->kind != "ep") continue;
         Join j;
         j.sandbox = id;
         j.ifname = link.name;
@@ -156,9 +210,11 @@ void KernelReconciler::discover() {
   }
   // Host ends whose sandbox end is gone: remembered so that they are removed.
   for (auto& [id, link] : host_veths) joins_[id] = Join{"", "", link.name, "", "", "", false};
+  for (auto& [id, link] : egress_veths) stray_links_.insert(link.name);
   logger().info(
-      "adopted {} bridges, {} sandbox namespaces, {} interfaces ({} stray, {} unlabelled links)",
-      bridges_.size(), sandboxes_.size(), joins_.size(), stray_links_.size(),
+      "adopted {} bridges, {} sandbox namespaces, {} interfaces, {} egress interfaces ({} stray, "
+      "{} unlabelled links)",
+      bridges_.size(), sandboxes_.size(), joins_.size(), egress_.size(), stray_links_.size(),
       unlabelled_links_.size());
 }
 
@@ -177,7 +233,20 @@ bool KernelReconciler::join_desired(const StateCache& state, const std::string& 
   const auto* e = state.endpoint(id);
   if (!e || e->spec.owner != options_.node || e->sandbox.empty()) return false;
   if (!sandbox_desired(state, e->sandbox)) return false;
-  return network_desired(state, e->spec.network);
+  return network_desired(state, e->spec.network) || is_overlay_network(state, e->spec.network);
+}
+
+bool KernelReconciler::is_overlay_network(const StateCache& state, const std::string& id) const {
+  const auto* n = state.network(id);
+  return n && overlay::is_overlay(*n) && n->spec.ipam_result.vni != 0 &&
+         !n->spec.ipam_result.pools.empty();
+}
+
+bool KernelReconciler::egress_enabled(const store::NetworkInfo& n) const {
+  auto it = n.spec.options.find("egress");
+  if (it == n.spec.options.end() || it->second.empty()) return options_.egress_default;
+  const std::string& v = it->second;
+  return v == "true" || v == "1" || v == "yes" || v == "on";
 }
 
 // ---- bridges ---------------------------------------------------------------------------------
@@ -267,6 +336,7 @@ void KernelReconciler::ensure_sandbox(const std::string& id) {
 }
 
 void KernelReconciler::remove_sandbox(const std::string& id) {
+  remove_egress(id);
   for (auto it = joins_.begin(); it != joins_.end();) {
     if (it->second.sandbox == id) {
       const std::string ep = it->first;
@@ -297,6 +367,10 @@ std::string KernelReconciler::next_ifname(const std::string& sandbox_id) const {
 
 void KernelReconciler::ensure_join(const StateCache& state, const std::string& id) {
   const store::EndpointInfo& e = *state.endpoint(id);
+  if (is_overlay_network(state, e.spec.network)) {
+    ensure_overlay_join(state, id);
+    return;
+  }
   const store::NetworkInfo& n = *state.network(e.spec.network);
   const std::string address = e.spec.addresses.empty() ? "" : e.spec.addresses.front();
   if (auto it = joins_.find(id); it != joins_.end()) {
@@ -342,7 +416,12 @@ void KernelReconciler::remove_join(const std::string& id) {
   auto it = joins_.find(id);
   if (it == joins_.end()) return;
   const Join j = it->second;
-  if (!j.host_link.empty()) {
+  if (j.vni != 0 && overlay_) {
+    // The outer end is in the overlay namespace; deleting it removes the pair.
+    overlay_->detach(j.vni, id);
+    if (auto a = overlay_attached_.find(j.vni); a != overlay_attached_.end())
+      a->second.erase(id.substr(0, 11));
+  } else if (!j.host_link.empty() && j.vni == 0) {
     ops_.delete_link("", j.host_link);
   } else if (!j.sandbox.empty() && !j.ifname.empty()) {
     ops_.delete_link(paths_.sandbox_netns(j.sandbox), j.ifname);
@@ -359,16 +438,33 @@ void KernelReconciler::remove_join(const std::string& id) {
 // ---- per-sandbox derived state ---------------------------------------------------------------
 
 void KernelReconciler::update_route(const StateCache& state, const std::string& sandbox_id) {
-  Sandbox& sb = sandboxes_[sandbox_id];
+  // The first joined non-internal network (bridge or overlay) with a gateway gives the
+  // default route; an overlay network with egress routes it via the sandbox's gw0 instead.
   std::optional<std::pair<std::string, std::string>> want;
+  bool egress = false;
   for (const auto* e : state.joined_endpoints(sandbox_id)) {
     const auto* n = state.network(e->spec.network);
-    if (!n || n->spec.driver != "bridge" || n->spec.internal) continue;
+    if (!n || n->spec.internal || n->spec.ipam_result.pools.empty()) continue;
+    const bool overlay_net = is_overlay_network(state, n->spec.id);
+    if (n->spec.driver != "bridge" && !overlay_net) continue;
     auto j = joins_.find(e->spec.id);
     if (j == joins_.end() || j->second.sandbox != sandbox_id) continue;
-    want = std::make_pair(n->spec.ipam_result.pools.front().gateway, j->second.ifname);
+    if (overlay_net && egress_enabled(*n)) {
+      egress = true;
+      want = std::make_pair(std::string(kEgressGateway), std::string(kEgressIfname));
+      break;
+    }
+    const std::string& gateway = n->spec.ipam_result.pools.front().gateway;
+    if (gateway.empty()) continue;
+    want = std::make_pair(gateway, j->second.ifname);
     break;
   }
+  if (egress) {
+    ensure_egress(sandbox_id);
+  } else if (egress_.count(sandbox_id)) {
+    remove_egress(sandbox_id);
+  }
+  Sandbox& sb = sandboxes_[sandbox_id];
   if (want == sb.route) return;
   const std::string ns = paths_.sandbox_netns(sandbox_id);
   if (want) {
@@ -410,12 +506,22 @@ void KernelReconciler::update_nftables(const StateCache& state) {
     rules.networks.push_back({bridges_.at(id).name, n.spec.ipam_result.pools.front().subnet,
                               n.spec.internal, opts.icc, opts.masquerade});
   }
+  // Overlay egress: the sandboxes' gw0 addresses leave through the host, masqueraded.
+  if (egress_bridge_)
+    rules.networks.push_back(
+        {std::string(kEgressBridge), std::string(kEgressSubnet), false, true, true});
   for (const auto& [id, e] : state.endpoints()) {
     if (e.spec.ports.empty() || !joins_.count(id) || e.spec.addresses.empty()) continue;
     const auto* n = state.network(e.spec.network);
     if (!n) continue;
-    const std::string ip =
-        ipam::InterfaceAddress::parse(e.spec.addresses.front()).address.to_string();
+    std::string ip = ipam::InterfaceAddress::parse(e.spec.addresses.front()).address.to_string();
+    if (is_overlay_network(state, n->spec.id)) {
+      // The overlay is not routed from the host: published ports of an overlay container
+      // reach it through its egress interface, if it has one.
+      auto g = egress_.find(e.sandbox);
+      if (g == egress_.end() || g->second.address.empty()) continue;
+      ip = ipam::InterfaceAddress::parse(g->second.address).address.to_string();
+    }
     const std::string default_host_ip = bridge_options(n->spec.options).host_ip;
     for (const auto& p : e.spec.ports) {
       rules.ports.push_back({p.protocol, p.host_port,
@@ -430,6 +536,286 @@ void KernelReconciler::update_nftables(const StateCache& state) {
   nft_applied_ = script;
   logger().debug("nftables table {} applied ({} networks, {} published ports)", options_.nft_table,
                  rules.networks.size(), rules.ports.size());
+}
+
+// ---- overlay networks ------------------------------------------------------------------------
+
+OverlayProgrammer* KernelReconciler::overlay(const StateCache& state) {
+  if (!options_.make_overlay) return nullptr;
+  const store::NodeInfo* me = state.node(options_.node);
+  const std::optional<ipam::IpAddress> vtep =
+      me ? overlay::advertised_vtep(*me) : std::optional<ipam::IpAddress>();
+  if (!vtep) return overlay_.get();  // keep what we have (nothing, usually)
+  if (overlay_ && overlay_->options().advertise == *vtep) return overlay_.get();
+  overlay::HostOptions o;
+  o.netns_dir = paths_.netns_dir();
+  o.node = options_.node;
+  o.advertise = *vtep;
+  o.vxlan_port = options_.vxlan_port;
+  if (overlay_) {
+    overlay_log().info("VTEP address changed to {}: overlay devices will be rebuilt",
+                       vtep->to_string());
+  }
+  overlay_ = options_.make_overlay(o);
+  return overlay_.get();
+}
+
+void KernelReconciler::reconcile_overlay(const StateCache& state, const std::string& id,
+                                         bool scan) {
+  const store::NetworkInfo& n = *state.network(id);
+  std::vector<store::EndpointInfo> endpoints;
+  bool local = false;
+  for (const auto* e : state.endpoints_of_network(id)) {
+    endpoints.push_back(*e);
+    local = local || e->spec.owner == options_.node;
+  }
+  OverlayProgrammer* ov = overlay(state);
+  if (!ov) {
+    if (!local) return;  // nothing to instantiate here
+    if (!options_.make_overlay) {
+      throw UnavailableError("overlay network " + n.spec.name +
+                             ": the overlay driver is not available in this reconciler");
+    }
+    throw UnavailableError("overlay network " + n.spec.name +
+                           ": this node has announced no IPv4 address to use as VTEP (start "
+                           "trellisd with --advertise-addr)");
+  }
+  const overlay::OverlaySpec spec = overlay::OverlaySpec::from(n);
+  if (auto old = overlay_nets_.find(id); old != overlay_nets_.end() && old->second != spec.vni)
+    remove_overlay(id);
+  const overlay::NetworkPeers peers = overlay::compute_network_peers(
+      n, endpoints, state.node_records(), overlay::Membership{options_.node, live_});
+  for (const auto& skipped : peers.skipped) {
+    overlay_log().warn("network {}: endpoint {} of node {} not programmed: {}", n.spec.name,
+                       short_id(skipped.endpoint), store::format_node_id(skipped.node),
+                       skipped.reason);
+  }
+  const overlay::ReconcileResult r = ov->reconcile(spec, peers);
+  if (!r.instantiated) {
+    if (overlay_nets_.count(id) || r.removed) remove_overlay(id);
+    return;
+  }
+  overlay_nets_[id] = spec.vni;
+  if (r.created || !r.peers.empty()) {
+    overlay_log().info("network {} (VNI {}): {} peers, {} withdrawn{}", n.spec.name, spec.vni,
+                       peers.peers.size(), peers.withdrawn.size(),
+                       r.created ? " (namespace created)" : "");
+  }
+  // The veths on the bridge: those of joined local endpoints are ours (ensure_join adopts or
+  // repairs them); those of local endpoints that are not joined belong to another tool (e.g.
+  // trellis-ovrouter) and are left alone; those of endpoints that are gone are removed.
+  // Listed at start-up, when the namespace is new or unknown to the model, and when an
+  // endpoint was removed; otherwise the model (kept by attach/detach) is current.
+  if (!scan && !r.created && overlay_attached_.count(spec.vni)) return;
+  std::set<std::string> on_bridge;
+  for (auto& prefix : ov->attached(spec.vni)) on_bridge.insert(std::move(prefix));
+  for (auto it = on_bridge.begin(); it != on_bridge.end();) {
+    bool known = false;
+    for (const auto& e : endpoints) {
+      if (e.spec.owner == options_.node && e.spec.id.compare(0, it->size(), *it) == 0) {
+        known = true;
+        break;
+      }
+    }
+    if (known) {
+      ++it;
+      continue;
+    }
+    ov->detach(spec.vni, *it);
+    overlay_log().info("network {}: removed the veth of gone endpoint {}", n.spec.name, *it);
+    it = on_bridge.erase(it);
+  }
+  overlay_attached_[spec.vni] = std::move(on_bridge);
+}
+
+void KernelReconciler::remove_overlay(const std::string& id) {
+  auto it = overlay_nets_.find(id);
+  if (it == overlay_nets_.end()) return;
+  const uint32_t vni = it->second;
+  // The namespace takes the veths along; forget the joins that lived there.
+  for (auto j = joins_.begin(); j != joins_.end();) {
+    if (j->second.vni != vni) {
+      ++j;
+      continue;
+    }
+    if (auto sb = sandboxes_.find(j->second.sandbox);
+        sb != sandboxes_.end() && sb->second.route && sb->second.route->second == j->second.ifname)
+      sb->second.route.reset();
+    j = joins_.erase(j);
+  }
+  if (overlay_) overlay_->remove_network(vni);
+  overlay_attached_.erase(vni);
+  overlay_nets_.erase(it);
+}
+
+void KernelReconciler::ensure_overlay_join(const StateCache& state, const std::string& id) {
+  const store::EndpointInfo& e = *state.endpoint(id);
+  const store::NetworkInfo& n = *state.network(e.spec.network);
+  auto net = overlay_nets_.find(n.spec.id);
+  if (!overlay_ || net == overlay_nets_.end())
+    throw UnavailableError("the overlay namespace of network " + n.spec.name + " is not set up");
+  const uint32_t vni = net->second;
+  if (e.spec.addresses.empty())
+    throw InvalidArgumentError("endpoint " + e.spec.name + " on overlay network " + n.spec.name +
+                               " has no address");
+  const std::string& address = e.spec.addresses.front();
+  auto sb = sandboxes_.find(e.sandbox);
+  if (sb == sandboxes_.end() || !sb->second.ns)
+    throw UnavailableError("the namespace of sandbox " + short_id(e.sandbox) + " is not set up");
+  const std::string prefix = id.substr(0, 11);
+  std::set<std::string>& on_bridge = overlay_attached_[vni];
+  if (auto it = joins_.find(id); it != joins_.end()) {
+    Join& j = it->second;
+    const bool adoptable = j.vni == vni || (j.vni == 0 && j.host_link.empty() && j.network.empty());
+    if (adoptable && j.sandbox == e.sandbox && j.address == address && j.mac == e.spec.mac &&
+        j.up && on_bridge.count(prefix)) {
+      j.vni = vni;
+      j.network = n.spec.id;
+      j.host_link = overlay::overlay_veth_name(id);
+      return;
+    }
+    remove_join(id);
+  }
+  // A veth without its sandbox end (crash between attach and labelling), or half-made.
+  overlay_->detach(vni, id);
+  on_bridge.erase(prefix);
+
+  overlay::OverlaySpec spec = overlay::OverlaySpec::from(n);
+  spec.internal = true;  // the default route is update_route's
+  const std::string ns = paths_.sandbox_netns(e.sandbox);
+  Join j;
+  j.sandbox = e.sandbox;
+  j.network = n.spec.id;
+  j.host_link = overlay::overlay_veth_name(id);
+  j.ifname = next_ifname(e.sandbox);
+  j.address = address;
+  j.mac = e.spec.mac;
+  j.vni = vni;
+  overlay_->attach(spec, id, ns, j.ifname, e.spec.mac, ipam::InterfaceAddress::parse(address));
+  joins_[id] = j;
+  on_bridge.insert(prefix);
+  // The sandbox end carries the endpoint's alias, so a restarted daemon adopts it.
+  ops_.change_link(ns, j.ifname, LinkChange{.alias = object_alias(options_.node, "ep", id)});
+  joins_[id].up = true;
+}
+
+// ---- overlay egress --------------------------------------------------------------------------
+
+void KernelReconciler::ensure_egress_bridge() {
+  if (!forwarding_) {
+    ops_.set_sysctl("", "net/ipv4/ip_forward", "1");
+    forwarding_ = true;
+  }
+  const std::string name(kEgressBridge);
+  const std::string gw = egress_gateway_cidr();
+  if (!egress_bridge_) {
+    if (auto existing = ops_.link("", name)) {
+      const auto alias = parse_alias(existing->alias);
+      if (alias && alias->node != options_.node) {
+        throw ConflictError("egress bridge " + name + " belongs to another trellisd (" +
+                            existing->alias + ")");
+      }
+      ops_.delete_link("", name);  // half-made by a crashed run
+      unlabelled_links_.erase(name);
+    }
+    ops_.create_bridge(name, object_alias(options_.node, kEgressBridgeAliasKind, name),
+                       kDefaultMtu);
+    Bridge b;
+    b.name = name;
+    b.mtu = kDefaultMtu;
+    egress_bridge_ = std::move(b);
+    ops_.change_link(
+        "", name,
+        LinkChange{.mac = mac_from_ipv4(ipam::IpAddress::parse(std::string(kEgressGateway)))});
+    egress_changed_ = true;
+    bridge_log().info("egress bridge {} created ({})", name, gw);
+  }
+  Bridge& b = *egress_bridge_;
+  if (b.gateway != gw) {
+    ops_.add_address("", name, gw);
+    b.addresses.insert(gw);
+    b.gateway = gw;
+  }
+  if (!b.up) {
+    ops_.change_link("", name, LinkChange{.up = true});
+    b.up = true;
+  }
+}
+
+void KernelReconciler::remove_egress_bridge() {
+  if (!egress_bridge_) return;
+  ops_.delete_link("", egress_bridge_->name);
+  bridge_log().info("egress bridge {} removed", egress_bridge_->name);
+  egress_bridge_.reset();
+  egress_changed_ = true;
+}
+
+std::string KernelReconciler::next_egress_address() const {
+  const ipam::Prefix subnet = ipam::Prefix::parse(std::string(kEgressSubnet));
+  std::set<std::string> used;
+  for (const auto& [id, g] : egress_) used.insert(g.address);
+  const std::string suffix = "/" + std::to_string(subnet.length());
+  // Host offsets 2 .. size-2: .1 is the gateway, the last one the broadcast address.
+  const uint64_t size = uint64_t{1} << (32 - subnet.length());
+  for (uint64_t offset = 2; offset + 1 < size; ++offset) {
+    std::string a = subnet.address_at(offset).to_string() + suffix;
+    if (!used.count(a)) return a;
+  }
+  throw UnavailableError("overlay egress: no free address left in " + std::string(kEgressSubnet));
+}
+
+void KernelReconciler::ensure_egress(const std::string& sandbox_id) {
+  ensure_egress_bridge();
+  if (auto it = egress_.find(sandbox_id); it != egress_.end()) {
+    if (it->second.up && !it->second.host_link.empty() && !it->second.address.empty()) return;
+    remove_egress(sandbox_id);
+  }
+  const std::string ns = paths_.sandbox_netns(sandbox_id);
+  const std::string host = egress_host_name(sandbox_id);
+  const std::string peer = egress_peer_name(sandbox_id);
+  const std::string ifname(kEgressIfname);
+  const std::string alias = object_alias(options_.node, kEgressAliasKind, sandbox_id);
+  const std::string address = next_egress_address();
+  // Leftovers without the alias (a crash between creating and labelling).
+  ops_.delete_link("", host);
+  unlabelled_links_.erase(host);
+  ops_.delete_link(ns, ifname);
+  ops_.create_veth(host, alias, peer, ns, kDefaultMtu);
+  egress_[sandbox_id] = Egress{host, address, false};
+  egress_changed_ = true;
+  ops_.change_link(ns, peer,
+                   LinkChange{.name = ifname,
+                              .mac = mac_from_ipv4(ipam::InterfaceAddress::parse(address).address),
+                              .alias = alias});
+  ops_.add_address(ns, ifname, address);
+  ops_.change_link(ns, ifname, LinkChange{.up = true});
+  ops_.change_link("", host, LinkChange{.master = std::string(kEgressBridge), .up = true});
+  egress_[sandbox_id].up = true;
+  overlay_log().info("sandbox {}: egress interface {} {} on {}", short_id(sandbox_id), ifname,
+                     address, kEgressBridge);
+}
+
+void KernelReconciler::remove_egress(const std::string& sandbox_id) {
+  auto it = egress_.find(sandbox_id);
+  if (it == egress_.end()) return;
+  const Egress g = it->second;
+  if (!g.host_link.empty()) {
+    ops_.delete_link("", g.host_link);
+  } else if (ops_.is_netns(paths_.sandbox_netns(sandbox_id))) {
+    ops_.delete_link(paths_.sandbox_netns(sandbox_id), std::string(kEgressIfname));
+  }
+  egress_.erase(it);
+  egress_changed_ = true;
+  if (auto sb = sandboxes_.find(sandbox_id);
+      sb != sandboxes_.end() && sb->second.route && sb->second.route->second == kEgressIfname)
+    sb->second.route.reset();
+}
+
+void KernelReconciler::set_live_nodes(std::set<store::NodeId> live) {
+  live.erase(options_.node);
+  if (live == live_) return;
+  live_ = std::move(live);
+  overlays_dirty_ = true;
 }
 
 // ---- the pass --------------------------------------------------------------------------------
@@ -473,6 +859,30 @@ Failures KernelReconciler::reconcile(const StateCache& state, const Dirty& dirty
     for (const auto& entry : std::filesystem::directory_iterator(paths_.sandboxes_dir(), ec))
       sbs.insert(entry.path().filename().string());
   }
+  // Overlay networks to reconcile: the dirty ones, those of dirty endpoints, and all of them
+  // when membership or node records changed (or an endpoint of unknown network was removed).
+  std::set<std::string> ovl;
+  auto add_overlay = [&](const std::string& id) {
+    if (is_overlay_network(state, id) || overlay_nets_.count(id)) ovl.insert(id);
+  };
+  bool every_overlay = all || dirty.overlays || overlays_dirty_;
+  bool scan_veths = all;
+  for (const auto& id : nets) add_overlay(id);
+  for (const auto& id : dirty.endpoints) {
+    if (const auto* e = state.endpoint(id)) {
+      add_overlay(e->spec.network);
+    } else if (auto j = joins_.find(id); j != joins_.end() && j->second.vni != 0) {
+      add_overlay(j->second.network);
+    } else {
+      every_overlay = true;  // removed: its network is not known any more
+      scan_veths = true;
+    }
+  }
+  if (every_overlay) {
+    for (const auto& [id, n] : state.networks()) add_overlay(id);
+    for (const auto& [id, vni] : overlay_nets_) ovl.insert(id);
+  }
+  nets.insert(ovl.begin(), ovl.end());
   for (const auto& [id, j] : joins_) {
     if (sbs.count(j.sandbox) || nets.count(j.network)) eps.insert(id);
   }
@@ -529,6 +939,10 @@ Failures KernelReconciler::reconcile(const StateCache& state, const Dirty& dirty
     for (const auto& [id, e] : state.endpoints()) {
       if (e.spec.owner == options_.node) ours.insert(veth_host_name(id));
     }
+    for (const auto& [id, sb] : state.sandboxes()) {
+      if (sb.owner == options_.node) ours.insert(egress_host_name(id));
+    }
+    ours.insert(std::string(kEgressBridge));
     for (const auto& name : unlabelled_links_) {
       if (!ours.count(name)) {
         logger().info("leaving unlabelled link {} alone (not named after an object of this node)",
@@ -547,6 +961,38 @@ Failures KernelReconciler::reconcile(const StateCache& state, const Dirty& dirty
   for (const auto& id : nets) {
     if (network_desired(state, id)) attempt("network/" + id, [&] { ensure_bridge(state, id); });
   }
+  if (!overlay_swept_) {
+    // Overlay namespaces of networks this node no longer instantiates (left by a crash), once
+    // per start-up: as soon as the overlay host exists (this node's address may be announced
+    // only after the first pass).
+    attempt("overlay", [&] {
+      OverlayProgrammer* ov = overlay(state);
+      if (!ov) return;
+      std::set<uint32_t> keep;
+      for (const auto& [id, n] : state.networks()) {
+        if (!is_overlay_network(state, id)) continue;
+        for (const auto* e : state.endpoints_of_network(id)) {
+          if (e->spec.owner == options_.node) {
+            keep.insert(n.spec.ipam_result.vni);
+            break;
+          }
+        }
+      }
+      for (uint32_t vni : ov->remove_others(keep))
+        overlay_log().info("removed the overlay namespace of VNI {} (no local endpoint)", vni);
+      overlay_swept_ = true;
+    });
+  }
+  for (const auto& id : ovl) {
+    attempt("network/" + id, [&] {
+      if (is_overlay_network(state, id)) {
+        reconcile_overlay(state, id, scan_veths);
+      } else {
+        remove_overlay(id);
+      }
+    });
+  }
+  overlays_dirty_ = false;
   for (const auto& id : sbs) {
     if (sandbox_desired(state, id)) attempt("sandbox/" + id, [&] { ensure_sandbox(id); });
   }
@@ -567,7 +1013,10 @@ Failures KernelReconciler::reconcile(const StateCache& state, const Dirty& dirty
       update_files(state, id);
     });
   }
-  if (all || !nets.empty() || !eps.empty()) attempt("nftables", [&] { update_nftables(state); });
+  if (egress_bridge_ && egress_.empty()) attempt("egress", [&] { remove_egress_bridge(); });
+  if (all || !nets.empty() || !eps.empty() || egress_changed_) {
+    if (attempt("nftables", [&] { update_nftables(state); })) egress_changed_ = false;
+  }
   return failures;
 }
 
@@ -590,6 +1039,9 @@ class OwningKernelReconciler : public Reconciler {
   std::optional<EndpointRuntime> endpoint_runtime(const std::string& id) const override {
     return reconciler_.endpoint_runtime(id);
   }
+  void set_live_nodes(std::set<store::NodeId> live) override {
+    reconciler_.set_live_nodes(std::move(live));
+  }
 
  private:
   std::unique_ptr<NetOps> ops_;
@@ -604,6 +1056,9 @@ std::unique_ptr<Reconciler> make_kernel_reconciler(const Config& config, store::
   o.node = node;
   o.resolv_conf = config.resolv_conf;
   o.nft_table = config.nft_table;
+  o.vxlan_port = static_cast<uint16_t>(config.vxlan_port);
+  o.egress_default = config.egress;
+  o.make_overlay = make_overlay_host_programmer;
   const std::string program = config.nft_program;
   const std::string script_path = config.run_dir + "/nftables.rules";
   o.apply_nft = [program, script_path](const std::string& script) {

@@ -7,6 +7,14 @@
 //    trlv<id> (host end, enslaved to the bridge) / ethN in the sandbox (MAC, address, MTU),
 //    and the sandbox's default route via the gateway of its first joined non-internal bridge
 //    network; the null and host drivers program nothing;
+//  - the overlay driver (docs/overlay.md): per overlay network with a local endpoint, an
+//    overlay namespace with bridge, VXLAN device (local = this node's announced address) and
+//    the remote peers, through one OverlayProgrammer (overlay::OverlayHost) made once the
+//    node's own record names its address; joined overlay endpoints get a veth ethN from the
+//    sandbox into the overlay bridge. The default route of a sandbox goes via its first joined
+//    non-internal network (bridge or overlay); when that is an overlay network with egress
+//    (option egress=true, or the node default), the sandbox also gets "gw0" on the host bridge
+//    trlgw0 (172.16.0.1/16, masqueraded) and the default route goes there;
 //  - Trellis's nftables table (node/nftables.h), re-rendered when networks or published
 //    ports change and applied only when the text differs.
 // It keeps a model of what it programmed; on `all` (start-up) it rebuilds that model from the
@@ -27,6 +35,7 @@
 
 #include "node/config.h"
 #include "node/netops.h"
+#include "node/overlay_programmer.h"
 #include "node/paths.h"
 #include "node/reconciler.h"
 #include "store/event.h"
@@ -41,7 +50,22 @@ struct KernelReconcilerOptions {
   // Applies an nftables script (render_nft_script output); default: apply_nft with the nft
   // program, keeping the script in <run>/nftables.rules.
   std::function<void(const std::string& script)> apply_nft;
+  // The overlay driver: UDP port of the VXLAN devices (Config::vxlan_port), whether overlay
+  // containers get an egress interface unless their network says otherwise (Config::egress),
+  // and how the programmer is made (make_kernel_reconciler: make_overlay_host_programmer; unset:
+  // overlay networks fail as unavailable — so a reconciler over fake NetOps never programs
+  // the real kernel).
+  uint16_t vxlan_port = 4789;
+  bool egress_default = false;
+  OverlayProgrammerFactory make_overlay;
 };
+
+// The host bridge of overlay egress (like docker_gwbridge): only local, never replicated.
+inline constexpr std::string_view kEgressBridge = "trlgw0";
+inline constexpr std::string_view kEgressSubnet = "172.16.0.0/16";
+inline constexpr std::string_view kEgressGateway = "172.16.0.1";
+// The egress interface inside a sandbox.
+inline constexpr std::string_view kEgressIfname = "gw0";
 
 class KernelReconciler : public Reconciler {
  public:
@@ -50,6 +74,7 @@ class KernelReconciler : public Reconciler {
 
   Failures reconcile(const StateCache& state, const Dirty& dirty) override;
   std::optional<EndpointRuntime> endpoint_runtime(const std::string& id) const override;
+  void set_live_nodes(std::set<store::NodeId> live) override;
 
  private:
   struct Bridge {
@@ -72,6 +97,13 @@ class KernelReconciler : public Reconciler {
     std::string address;
     std::string mac;
     bool up = false;
+    uint32_t vni = 0;  // an overlay join: host_link is in the overlay namespace of this VNI
+  };
+  // A sandbox's egress interface (gw0 in the sandbox, trlg<sandbox id> on trlgw0).
+  struct Egress {
+    std::string host_link;
+    std::string address;  // "172.16.x.y/16" on gw0
+    bool up = false;
   };
 
   void prepare();
@@ -89,6 +121,19 @@ class KernelReconciler : public Reconciler {
   void update_files(const StateCache& state, const std::string& sandbox_id);
   void update_nftables(const StateCache& state);
   std::string next_ifname(const std::string& sandbox_id) const;
+  // Overlay driver.
+  bool is_overlay_network(const StateCache& state, const std::string& id) const;
+  bool egress_enabled(const store::NetworkInfo& n) const;
+  OverlayProgrammer* overlay(const StateCache& state);
+  // `scan`: list the veths on the bridge (else trust the model unless it knows nothing).
+  void reconcile_overlay(const StateCache& state, const std::string& id, bool scan);
+  void remove_overlay(const std::string& id);
+  void ensure_overlay_join(const StateCache& state, const std::string& endpoint_id);
+  void ensure_egress_bridge();
+  void remove_egress_bridge();
+  void ensure_egress(const std::string& sandbox_id);
+  void remove_egress(const std::string& sandbox_id);
+  std::string next_egress_address() const;
 
   NetOps& ops_;
   KernelReconcilerOptions options_;
@@ -108,6 +153,17 @@ class KernelReconciler : public Reconciler {
   // object of this node's state are ours to remove.
   std::set<std::string> unlabelled_links_;
   std::optional<std::string> nft_applied_;  // the last script applied
+  // Overlay driver state.
+  std::unique_ptr<OverlayProgrammer> overlay_;  // made once this node's address is known
+  std::set<store::NodeId> live_;                // other live nodes (set_live_nodes)
+  bool overlays_dirty_ = false;                 // live_ changed since the last pass
+  bool overlay_swept_ = false;  // stale overlay namespaces removed since the start-up
+  std::map<std::string, uint32_t> overlay_nets_;  // network id -> VNI, instantiated here
+  // Per instantiated VNI, the endpoint-id prefixes of the veths on its bridge (this pass).
+  std::map<uint32_t, std::set<std::string>> overlay_attached_;
+  std::optional<Bridge> egress_bridge_;   // trlgw0, when it exists
+  std::map<std::string, Egress> egress_;  // sandbox id -> egress interface
+  bool egress_changed_ = false;           // nftables must be re-rendered
 };
 
 // The production reconciler: KernelReconciler over osl, nftables through the nft program.

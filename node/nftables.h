@@ -11,7 +11,8 @@
 //   chain prerouting   nat, dstnat:   fib daddr type local -> jump published
 //   chain output       nat, -100:     fib daddr type local -> jump published (host-originated)
 //   chain published                   [ip daddr HOST] tcp|udp dport P dnat ip to CTR:PORT
-//   chain postrouting  nat, srcnat:   masquerade egress of non-internal networks, of
+//   chain postrouting  nat, srcnat:   masquerade egress of non-internal networks (the overlay
+//                                     egress bridge trlgw0 is rendered as one), of
 //                                     localhost-published traffic and of hairpin traffic
 //   chain forward      filter:        internal networks: nothing in or out; separate bridge
 //                                     networks: isolated; ICC off: bridge to itself dropped

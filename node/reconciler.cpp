@@ -4,6 +4,7 @@ namespace trellis::node {
 
 void Dirty::merge(const store::ChangeSet& changes) {
   if (changes.rebuilt) all = true;
+  if (!changes.nodes.empty()) overlays = true;
   networks.insert(changes.networks.begin(), changes.networks.end());
   endpoints.insert(changes.endpoints.begin(), changes.endpoints.end());
   sandboxes.insert(changes.sandboxes.begin(), changes.sandboxes.end());
@@ -11,6 +12,7 @@ void Dirty::merge(const store::ChangeSet& changes) {
 
 void Dirty::merge(const Dirty& other) {
   all = all || other.all;
+  overlays = overlays || other.overlays;
   networks.insert(other.networks.begin(), other.networks.end());
   endpoints.insert(other.endpoints.begin(), other.endpoints.end());
   sandboxes.insert(other.sandboxes.begin(), other.sandboxes.end());

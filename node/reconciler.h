@@ -25,11 +25,16 @@ class StateCache;
 // What to look at. Keys are object ids.
 struct Dirty {
   bool all = false;
+  // Every overlay network (their peer tables depend on the node records: a node announced a
+  // new VTEP address, left, or was removed). Set by merge() when a change touched nodes.
+  bool overlays = false;
   std::set<std::string> networks, endpoints, sandboxes;
 
   void merge(const store::ChangeSet& changes);
   void merge(const Dirty& other);
-  bool empty() const { return !all && networks.empty() && endpoints.empty() && sandboxes.empty(); }
+  bool empty() const {
+    return !all && !overlays && networks.empty() && endpoints.empty() && sandboxes.empty();
+  }
 };
 
 struct Failure {
@@ -56,6 +61,11 @@ class Reconciler {
   virtual Failures reconcile(const StateCache& state, const Dirty& dirty) = 0;
 
   virtual std::optional<EndpointRuntime> endpoint_runtime(const std::string& id) const = 0;
+  // The other nodes that are alive (gossip's alive and suspect members; this node is always
+  // alive). Endpoints of overlay networks that live on other nodes are programmed only while
+  // their node is in this set (withdrawn otherwise). The daemon sets it on every member change
+  // and then reconciles the overlay networks. Default: no other node is alive.
+  virtual void set_live_nodes(std::set<store::NodeId> live) { (void)live; }
 };
 
 }  // namespace trellis::node

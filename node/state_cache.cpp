@@ -12,6 +12,7 @@ void StateCache::load_all() {
   endpoints_.clear();
   sandboxes_.clear();
   spaces_.clear();
+  nodes_.clear();
   join_order_.clear();
   next_join_ = 1;
   {
@@ -22,6 +23,7 @@ void StateCache::load_all() {
     for (const auto& key : view.space_keys()) {
       if (auto s = view.space(key)) spaces_.emplace(key, std::move(*s));
     }
+    for (auto& n : view.nodes()) nodes_.emplace(n.id, std::move(n));
   }
   // The live join events, in the order this store applied them, give the join order.
   store::Snapshot snap = store_.snapshot();
@@ -94,6 +96,13 @@ void StateCache::apply(const store::ChangeSet& changes) {
       spaces_.erase(key);
     }
   }
+  for (const auto id : changes.nodes) {
+    if (auto n = view.node(id)) {
+      nodes_.insert_or_assign(id, std::move(*n));
+    } else {
+      nodes_.erase(id);
+    }
+  }
 }
 
 const store::NetworkInfo* StateCache::network(const std::string& id) const {
@@ -111,6 +120,18 @@ const store::SandboxInfo* StateCache::sandbox(const std::string& id) const {
 const store::SpaceInfo* StateCache::space(const std::string& key) const {
   auto it = spaces_.find(key);
   return it == spaces_.end() ? nullptr : &it->second;
+}
+
+const store::NodeInfo* StateCache::node(store::NodeId id) const {
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::vector<store::NodeInfo> StateCache::node_records() const {
+  std::vector<store::NodeInfo> out;
+  out.reserve(nodes_.size());
+  for (const auto& [id, n] : nodes_) out.push_back(n);
+  return out;
 }
 
 std::vector<const store::EndpointInfo*> StateCache::endpoints_of_network(

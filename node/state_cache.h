@@ -1,6 +1,7 @@
 #pragma once
 // StateCache: the controller's in-memory mirror of the store's state tables (networks,
-// endpoints, sandboxes, the address spaces of networks), kept current from the store's change
+// endpoints, sandboxes, the address spaces of networks, the node records with their advertised
+// addresses — the overlay's VTEPs), kept current from the store's change
 // sets, so lookups by name and the reconciler's reads cost no LMDB transaction. It also
 // remembers the order in which endpoints joined their sandboxes (the store keeps joins as a
 // set; the order decides interface names and which network gives the default route).
@@ -34,10 +35,15 @@ class StateCache {
   const store::EndpointInfo* endpoint(const std::string& id) const;
   const store::SandboxInfo* sandbox(const std::string& id) const;
   const store::SpaceInfo* space(const std::string& key) const;
+  // A node record (announced, left or removed), nullptr if the node never announced itself.
+  const store::NodeInfo* node(store::NodeId id) const;
 
   const std::map<std::string, store::NetworkInfo>& networks() const { return networks_; }
   const std::map<std::string, store::EndpointInfo>& endpoints() const { return endpoints_; }
   const std::map<std::string, store::SandboxInfo>& sandboxes() const { return sandboxes_; }
+  const std::map<store::NodeId, store::NodeInfo>& nodes() const { return nodes_; }
+  // The node records as a list (ids ascending), the form overlay::compute_network_peers takes.
+  std::vector<store::NodeInfo> node_records() const;
 
   // The endpoints of a network (ids ascending).
   std::vector<const store::EndpointInfo*> endpoints_of_network(const std::string& id) const;
@@ -59,6 +65,7 @@ class StateCache {
   std::map<std::string, store::EndpointInfo> endpoints_;
   std::map<std::string, store::SandboxInfo> sandboxes_;
   std::map<std::string, store::SpaceInfo> spaces_;
+  std::map<store::NodeId, store::NodeInfo> nodes_;
   std::map<std::string, uint64_t> join_order_;  // endpoint id -> order of its current join
   uint64_t next_join_ = 1;
 };

@@ -6,16 +6,12 @@
 #include <cstdio>
 #include <string>
 
+#include "../common/temp_dir.h"
+
 namespace {
 
 std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(TRELLIS_SIM_TOOL) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WEXITSTATUS(status), out};
+  return trellis::test_support::run_command(std::string(TRELLIS_SIM_TOOL) + " " + args);
 }
 
 TEST(TrellisSimTool, JsonReportIsDeterministicAndComplete) {

@@ -211,6 +211,17 @@ TEST_F(ApiTest, ClientTurnsErrorsIntoTypedExceptions) {
   EXPECT_THROW(nowhere.call("GET", "/info"), UnavailableError);
 }
 
+TEST_F(ApiTest, OverlayNetworksAndNodeRoutesNeedClustering) {
+  auto [status, j] = req("POST", "/networks", R"({"name":"ov","driver":"overlay"})");
+  EXPECT_EQ(status, 400) << j.dump();
+  EXPECT_NE(j.value("error", "").find("driver overlay needs clustering"), std::string::npos)
+      << j.dump();
+  expect_error(503, "unavailable", "GET", "/nodes");
+  expect_error(503, "unavailable", "DELETE", "/nodes/someone");
+  expect_error(400, "invalid-argument", "POST", "/networks",
+               R"({"name":"ov","driver":"overlay","options":{"vni":"12"}})");
+}
+
 TEST_F(ApiTest, SecondDaemonOnSameDirectoriesIsRefused) {
   Config config;
   config.data_dir = dir_ / "data";

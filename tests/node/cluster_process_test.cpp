@@ -32,24 +32,12 @@ namespace trellis::node {
 namespace {
 
 using nlohmann::json;
+using testing::free_port;
 using testing::TrellisHost;
+using testing::wait_for;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kNodes = 5;
-
-// A TCP port on 127.0.0.1 free right now (the namespace is private to this test).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    throw std::runtime_error("bind 127.0.0.1:0 failed");
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Sends `bytes` to 127.0.0.1:port on a fresh TCP connection, then closes it.
 void send_garbage(int port, const std::string& bytes) {
@@ -66,19 +54,6 @@ void send_garbage(int port, const std::string& bytes) {
     off += static_cast<size_t>(n);
   }
   ::close(fd);
-}
-
-// Polls `cond` until it holds or `limit` passes; returns the time it took, or nullopt.
-std::optional<std::chrono::milliseconds> wait_for(const std::function<bool()>& cond,
-                                                  std::chrono::milliseconds limit) {
-  const auto t0 = Clock::now();
-  while (true) {
-    if (cond()) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-    }
-    if (Clock::now() - t0 > limit) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 json cli_json(const TrellisHost& h, std::vector<std::string> args) {

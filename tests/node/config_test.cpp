@@ -29,6 +29,15 @@ TEST(ConfigTest, DefaultsFollowTheDesign) {
   EXPECT_EQ(c->run_dir, "/run/trellis");
   EXPECT_FALSE(c->name.empty());  // the host name
   EXPECT_EQ(c->vxlan_port, 4789u);
+  EXPECT_FALSE(c->egress);
+}
+
+TEST(ConfigTest, EgressAndVxlanPortFlags) {
+  const auto c = parse({"--log-level", "warn", "--egress", "--vxlan-port", "4790"});
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->egress);
+  EXPECT_EQ(c->vxlan_port, 4790u);
+  EXPECT_THROW(parse({"--vxlan-port", "0"}), InvalidArgumentError);
 }
 
 TEST(ConfigTest, ConfigFileIsReadAndFlagsWin) {

@@ -24,7 +24,10 @@ class FakeReconciler : public Reconciler {
     return std::nullopt;
   }
 
+  void set_live_nodes(std::set<store::NodeId> nodes) override { live = std::move(nodes); }
+
   std::vector<Dirty> calls;
+  std::set<store::NodeId> live;  // the last set_live_nodes()
   std::function<Failures(const StateCache&, const Dirty&)> fail;
 };
 

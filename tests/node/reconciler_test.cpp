@@ -14,6 +14,9 @@
 #include "node/controller.h"
 #include "node/naming.h"
 #include "node/sandbox_files.h"
+#include "node/state_cache.h"
+#include "overlay/overlay_network.h"
+#include "overlay/space_planner.h"
 #include "temp_dir.h"
 
 namespace trellis::node {
@@ -308,6 +311,338 @@ TEST_F(ReconcilerTest, HostAndNullNetworksProgramNoInterfaces) {
   EXPECT_EQ(ops_.at(ns(sb)).links.size(), 1u);  // lo only
   EXPECT_TRUE(c().host_mode(sb));
   EXPECT_EQ(ops_.calls["create_veth"], 0);
+}
+
+// ---- overlay networks, against an in-memory overlay host ---------------------------------------
+
+// What the fake "kernel" of overlay namespaces holds; it outlives programmer objects, as the
+// kernel outlives a daemon.
+struct FakeOverlayKernel {
+  struct Attached {
+    std::string ns, ifname;
+  };
+  std::map<uint32_t, std::map<std::string, Attached>> networks;  // vni -> endpoint prefix -> ...
+  std::map<uint32_t, overlay::NetworkPeers> peers;
+  std::vector<overlay::OverlaySpec> attach_specs;
+  int attaches = 0;
+};
+
+class FakeOverlay : public OverlayProgrammer {
+ public:
+  FakeOverlay(FakeOverlayKernel& k, FakeNetOps& ops, overlay::HostOptions o)
+      : k_(k), ops_(ops), options_(std::move(o)) {}
+  const overlay::HostOptions& options() const override { return options_; }
+  overlay::ReconcileResult reconcile(const overlay::OverlaySpec& spec,
+                                     const overlay::NetworkPeers& peers) override {
+    overlay::ReconcileResult r;
+    if (!peers.instantiate()) {
+      r.removed = remove_network(spec.vni);
+      return r;
+    }
+    r.created = !k_.networks.count(spec.vni);
+    k_.networks[spec.vni];
+    k_.peers[spec.vni] = peers;
+    r.instantiated = true;
+    return r;
+  }
+  bool remove_network(uint32_t vni) override {
+    auto it = k_.networks.find(vni);
+    if (it == k_.networks.end()) return false;
+    for (const auto& [prefix, a] : it->second) ops_.delete_link(a.ns, a.ifname);
+    k_.networks.erase(it);
+    k_.peers.erase(vni);
+    return true;
+  }
+  std::vector<uint32_t> remove_others(const std::set<uint32_t>& keep) override {
+    std::vector<uint32_t> out;
+    for (uint32_t vni : networks()) {
+      if (!keep.count(vni)) {
+        remove_network(vni);
+        out.push_back(vni);
+      }
+    }
+    return out;
+  }
+  std::vector<uint32_t> networks() override {
+    std::vector<uint32_t> out;
+    for (const auto& [vni, n] : k_.networks) out.push_back(vni);
+    return out;
+  }
+  bool attach(const overlay::OverlaySpec& spec, const std::string& endpoint_id,
+              const std::string& netns_path, const std::string& ifname, const std::string& mac,
+              const ipam::InterfaceAddress& address) override {
+    auto& net = k_.networks.at(spec.vni);
+    const std::string prefix = endpoint_id.substr(0, 11);
+    if (net.count(prefix)) return false;
+    ++k_.attaches;
+    k_.attach_specs.push_back(spec);
+    ops_.at(netns_path).links[ifname] =
+        LinkInfo{ifname, "veth", "", "", mac, 1450, true, {address.to_string()}};
+    net[prefix] = {netns_path, ifname};
+    return true;
+  }
+  bool detach(uint32_t vni, const std::string& endpoint_id) override {
+    auto n = k_.networks.find(vni);
+    if (n == k_.networks.end()) return false;
+    auto it = n->second.find(endpoint_id.substr(0, 11));
+    if (it == n->second.end()) return false;
+    if (!it->second.ns.empty() && ops_.is_netns(it->second.ns))
+      ops_.delete_link(it->second.ns, it->second.ifname);
+    n->second.erase(it);
+    return true;
+  }
+  std::vector<std::string> attached(uint32_t vni) override {
+    std::vector<std::string> out;
+    for (const auto& [prefix, a] : k_.networks.at(vni)) out.push_back(prefix);
+    return out;
+  }
+
+ private:
+  FakeOverlayKernel& k_;
+  FakeNetOps& ops_;
+  overlay::HostOptions options_;
+};
+
+constexpr store::NodeId kSelf = 0x100;
+constexpr store::NodeId kPeer = 0x200;
+
+class OverlayReconcilerTest : public ::testing::Test {
+ protected:
+  OverlayReconcilerTest() {
+    store::Options o;
+    o.durable = false;
+    o.node_id = kSelf;
+    o.node_name = "n1";
+    store_.emplace(store::Store::open(dir_ / "data", o));
+    store_->append_local(store::NodeAnnounced{"n1", "192.0.2.11"});
+    store_->append_local(
+        store::SpaceInitialised{std::string(store::kVniSpace), store::kVniFirst, store::kVniLast});
+    cache_.emplace(*store_, kSelf);
+    cache_->load_all();
+    store_->set_change_listener([this](const store::ChangeSet& c) {
+      cache_->apply(c);
+      pending_.merge(c);
+    });
+    restart();
+  }
+  ~OverlayReconcilerTest() override { store_->set_change_listener(nullptr); }
+
+  void restart(bool egress_default = false) {
+    KernelReconcilerOptions o;
+    o.run_dir = dir_ / "run";
+    o.node = kSelf;
+    o.resolv_conf = "/dev/null";
+    o.apply_nft = [this](const std::string& script) { nft_ = script; };
+    o.egress_default = egress_default;
+    o.make_overlay = [this](const overlay::HostOptions& h) {
+      host_options_ = h;
+      return std::make_unique<FakeOverlay>(kernel_, ops_, h);
+    };
+    reconciler_ = std::make_unique<KernelReconciler>(ops_, o);
+    pending_.all = true;
+    pass();
+  }
+
+  // One reconcile pass over what changed since the last one; no failures expected.
+  void pass() {
+    Dirty d = std::move(pending_);
+    pending_ = Dirty{};
+    const Failures f = reconciler_->reconcile(*cache_, d);
+    for (const auto& [k, v] : f) ADD_FAILURE() << k << ": " << v.message;
+  }
+
+  // An overlay network 10.<vni % 256>.0.0/24 (gateway .1).
+  void network(const std::string& id, uint32_t vni,
+               std::map<std::string, std::string> options = {}) {
+    const std::string base = "10." + std::to_string(vni % 256) + ".0.";
+    bases_[id] = base;
+    store::NetworkCreated n;
+    n.id = id;
+    n.name = id;
+    n.driver = "overlay";
+    n.cluster_scope = true;
+    n.options = std::move(options);
+    n.ipam.pools = {{base + "0/24", "", base + "1", {}}};
+    n.ipam_result.pools = {{base + "0/24", base + "1"}};
+    n.ipam_result.vni = vni;
+    store_->append_local(n);
+  }
+  // A sandbox joined to a new endpoint of `network` with address <base>.<host>.
+  std::string container(const std::string& name, const std::string& network, int host) {
+    const std::string ep = "e" + name + "0000000000000000";
+    store::EndpointCreated e;
+    e.endpoint.id = ep;
+    e.endpoint.network = network;
+    e.endpoint.name = name;
+    e.endpoint.mac = "02:42:0a:09:00:" + std::to_string(10 + host);
+    e.endpoint.addresses = {bases_[network] + std::to_string(host) + "/24"};
+    store_->append_local(e);
+    store::SandboxCreated sb;
+    sb.id = "s" + name + "0000000000000000";
+    store_->append_local(sb);
+    store_->append_local(store::EndpointJoined{ep, sb.id});
+    pass();
+    return sb.id;
+  }
+  void remove_container(const std::string& name) {
+    const std::string ep = "e" + name + "0000000000000000";
+    const std::string sb = "s" + name + "0000000000000000";
+    store_->append_local(store::EndpointLeft{ep, sb});
+    store_->append_local(store::EndpointRemoved{ep});
+    store_->append_local(store::SandboxRemoved{sb});
+    pass();
+  }
+  std::string ns(const std::string& sandbox) { return dir_ / ("run/netns/" + sandbox); }
+
+  TempDir dir_;
+  std::optional<store::Store> store_;
+  std::optional<StateCache> cache_;
+  Dirty pending_;
+  FakeNetOps ops_;
+  FakeOverlayKernel kernel_;
+  overlay::HostOptions host_options_;
+  std::unique_ptr<KernelReconciler> reconciler_;
+  std::string nft_;
+  std::map<std::string, std::string> bases_;
+};
+
+TEST_F(OverlayReconcilerTest, JoinAttachesEth0AndTheReconcilerOwnsTheDefaultRoute) {
+  network("ov", 5000);
+  const std::string sb = container("a", "ov", 5);
+  EXPECT_EQ(host_options_.advertise.to_string(), "192.0.2.11");
+  EXPECT_EQ(host_options_.netns_dir, dir_ / "run/netns");
+  ASSERT_EQ(kernel_.attach_specs.size(), 1u);
+  EXPECT_TRUE(kernel_.attach_specs[0].internal);  // attach itself sets no route
+  EXPECT_EQ(ops_.get(ns(sb), "eth0").alias,
+            "trellis/" + store::format_node_id(kSelf) + "/ep/ea0000000000000000");
+  EXPECT_EQ(ops_.at(ns(sb)).route, std::make_pair(std::string("10.136.0.1"), std::string("eth0")));
+  EXPECT_EQ(reconciler_->endpoint_runtime("ea0000000000000000")->interface, "eth0");
+  EXPECT_FALSE(ops_.link("", std::string(kEgressBridge)));
+
+  // A restart adopts the interface (no second attach) and the last endpoint's removal tears
+  // the network down.
+  restart();
+  EXPECT_EQ(kernel_.attaches, 1);
+  EXPECT_TRUE(ops_.link(ns(sb), "eth0"));
+  remove_container("a");
+  EXPECT_TRUE(kernel_.networks.empty());
+}
+
+TEST_F(OverlayReconcilerTest, NodeChangesMakeEveryOverlayNetworkDirty) {
+  Dirty d;
+  store::ChangeSet c;
+  c.nodes = {kPeer};
+  d.merge(c);
+  EXPECT_TRUE(d.overlays);
+  EXPECT_FALSE(d.empty());
+  Dirty e;
+  e.merge(d);
+  EXPECT_TRUE(e.overlays);
+}
+
+TEST_F(OverlayReconcilerTest, LiveNodesDecideWhichRemoteEndpointsArePeers) {
+  network("ov", 5000);
+  container("a", "ov", 5);
+  // An endpoint of node kPeer, authored in its own store with an address donated by us.
+  store::Options o;
+  o.durable = false;
+  o.node_id = kPeer;
+  o.node_name = "n2";
+  store::Store peer = store::Store::open(dir_ / "peer", o);
+  peer.append_local(store::NodeAnnounced{"n2", "192.0.2.12"});
+  const store::NetworkInfo net = *store_->read().network("ov");
+  const auto space = store_->read().space(store::network_space_key("ov", 0));
+  const auto donation = overlay::plan_address_donation(net, 0, space->space, kSelf, kPeer, 8);
+  ASSERT_TRUE(donation);
+  store_->append_local(*donation);
+  peer.apply_remote(store_->events_after(kSelf, 0, 1000));
+  const auto pick = overlay::pick_address(peer.read(), "ov", 0, overlay::Membership{kPeer, {}});
+  ASSERT_TRUE(pick.value);
+  store::EndpointCreated e;
+  e.endpoint.id = "eremote0000000000";
+  e.endpoint.network = "ov";
+  e.endpoint.name = "remote";
+  e.endpoint.mac = "02:42:0a:09:00:99";
+  e.endpoint.addresses = {ipam::Prefix::parse("10.136.0.0/24").address_at(*pick.value).to_string() +
+                          "/24"};
+  peer.append_local(e);
+  store_->apply_remote(peer.events_after(kPeer, 0, 1000));
+  pass();
+  EXPECT_TRUE(kernel_.peers[5000].peers.empty());  // kPeer is not alive
+  EXPECT_EQ(kernel_.peers[5000].withdrawn, std::vector<std::string>{"eremote0000000000"});
+
+  reconciler_->set_live_nodes({kPeer, kSelf});
+  pass();  // nothing dirty: the live set alone makes the overlay networks reconciled
+  ASSERT_EQ(kernel_.peers[5000].peers.size(), 1u);
+  EXPECT_EQ(kernel_.peers[5000].peers[0].vtep.to_string(), "192.0.2.12");
+  EXPECT_EQ(kernel_.peers[5000].peers[0].mac, "02:42:0a:09:00:99");
+
+  reconciler_->set_live_nodes({});
+  pass();
+  EXPECT_TRUE(kernel_.peers[5000].peers.empty());
+}
+
+TEST_F(OverlayReconcilerTest, EgressAddsGw0OnTrlgw0WithNatAndTheDefaultRoute) {
+  network("ov", 5000, {{"egress", "true"}});
+  const std::string a = container("a", "ov", 5);
+  const std::string b = container("b", "ov", 6);
+  const std::string bridge(kEgressBridge);
+  EXPECT_EQ(ops_.get("", bridge).addresses, std::vector<std::string>{"172.16.0.1/16"});
+  EXPECT_TRUE(ops_.get("", bridge).up);
+  EXPECT_EQ(ops_.get(ns(a), "gw0").addresses, std::vector<std::string>{"172.16.0.2/16"});
+  EXPECT_EQ(ops_.get(ns(b), "gw0").addresses, std::vector<std::string>{"172.16.0.3/16"});
+  EXPECT_EQ(ops_.get("", "trlg" + a.substr(0, 11)).master, bridge);
+  EXPECT_EQ(ops_.at(ns(a)).route, std::make_pair(std::string("172.16.0.1"), std::string("gw0")));
+  EXPECT_NE(nft_.find("ip saddr 172.16.0.0/16 oifname != \"trlgw0\" masquerade"), std::string::npos)
+      << nft_;
+
+  // A restart adopts the egress interfaces (no new veth) and rebuilds the allocator from them.
+  const int veths = ops_.calls["create_veth"];
+  restart();
+  EXPECT_EQ(ops_.calls["create_veth"], veths);
+  EXPECT_EQ(kernel_.attaches, 2);
+  const std::string c = container("c", "ov", 7);
+  EXPECT_EQ(ops_.get(ns(c), "gw0").addresses, std::vector<std::string>{"172.16.0.4/16"});
+
+  // The last user gone: the bridge and its NAT rule go.
+  remove_container("a");
+  remove_container("b");
+  EXPECT_TRUE(ops_.link("", bridge));
+  remove_container("c");
+  EXPECT_FALSE(ops_.link("", bridge));
+  EXPECT_EQ(nft_.find("172.16.0.0/16"), std::string::npos);
+}
+
+TEST_F(OverlayReconcilerTest, EgressFollowsTheNodeDefaultUnlessTheNetworkOptsOut) {
+  restart(/*egress_default=*/true);
+  network("ov", 5000);
+  network("quiet", 5001, {{"egress", "false"}});
+  const std::string a = container("a", "ov", 5);
+  const std::string b = container("b", "quiet", 6);
+  EXPECT_TRUE(ops_.link(ns(a), "gw0"));
+  EXPECT_FALSE(ops_.link(ns(b), "gw0"));
+  EXPECT_EQ(ops_.at(ns(b)).route, std::make_pair(std::string("10.137.0.1"), std::string("eth0")));
+}
+
+TEST_F(OverlayReconcilerTest, WithoutAnOverlayProgrammerOverlayJoinsFailClearly) {
+  KernelReconcilerOptions o;
+  o.run_dir = dir_ / "run2";
+  o.node = kSelf;
+  o.resolv_conf = "/dev/null";
+  o.apply_nft = [](const std::string&) {};
+  KernelReconciler bare(ops_, o);
+  network("ov", 5000);
+  store::EndpointCreated e;
+  e.endpoint.id = "ex0000000000000000";
+  e.endpoint.network = "ov";
+  e.endpoint.addresses = {"10.136.0.9/24"};
+  store_->append_local(e);
+  Dirty all;
+  all.all = true;
+  const Failures f = bare.reconcile(*cache_, all);
+  ASSERT_TRUE(f.count("network/ov"));
+  EXPECT_EQ(f.at("network/ov").kind, ErrorKind::kUnavailable);
+  EXPECT_NE(f.at("network/ov").message.find("not available"), std::string::npos);
 }
 
 }  // namespace

@@ -8,16 +8,21 @@
 // daemon and its containers inherit it. The ctest wrapper already runs the binary inside a
 // private namespace; isolate() adds one per test.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -35,6 +40,33 @@ struct Result {
   std::string out;
   std::string err;
 };
+
+// A TCP port on 127.0.0.1 free right now (the namespace is private to the test).
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error("bind 127.0.0.1:0 failed");
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Polls `cond` every 20 ms until it holds or `limit` passes; returns the time it took, or
+// nullopt.
+inline std::optional<std::chrono::milliseconds> wait_for(const std::function<bool()>& cond,
+                                                         std::chrono::milliseconds limit) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  while (true) {
+    if (cond()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+    if (Clock::now() - t0 > limit) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path);

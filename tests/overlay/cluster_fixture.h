@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -15,27 +16,11 @@
 
 #include "ipam/ip.h"
 #include "store/store.h"
+#include "tests/common/temp_dir.h"
 
 namespace trellis::overlay::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "trellis-overlay-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 // Copies every event `to` lacks from `from` (all origins). Returns what `to` applied.
 inline store::ChangeSet sync(const store::Store& from, store::Store& to) {
@@ -126,6 +111,15 @@ inline store::NetworkCreated overlay_network(const std::string& id, const std::s
     n.ipam_result.pool_index = *pool_index;
   }
   return n;
+}
+
+// The MAC the daemon derives for an address (02:42 + the four IPv4 bytes, Docker's rule).
+inline std::string mac_for(const ipam::IpAddress& ip) {
+  const uint32_t v = ip.to_v4_uint();
+  char mac[18];
+  std::snprintf(mac, sizeof mac, "02:42:%02x:%02x:%02x:%02x", v >> 24, (v >> 16) & 0xff,
+                (v >> 8) & 0xff, v & 0xff);
+  return mac;
 }
 
 // An endpoint body (owner filled in by append_local).

@@ -27,6 +27,7 @@ namespace {
 
 using testing::Cluster;
 using testing::endpoint;
+using testing::mac_for;
 using testing::overlay_network;
 using Testbed = trellis::testing::Testbed;
 
@@ -139,11 +140,7 @@ class OverlayNetworkTest : public ::testing::Test {
     c.node = node;
     c.network = net.spec.id;
     c.endpoint = "ep" + std::to_string(containers_.size() + 1) + "0123456789abcdef";
-    const uint32_t v = ip.to_v4_uint();
-    char mac[18];
-    std::snprintf(mac, sizeof mac, "02:42:%02x:%02x:%02x:%02x", v >> 24, (v >> 16) & 0xff,
-                  (v >> 8) & 0xff, v & 0xff);
-    c.mac = mac;
+    c.mac = mac_for(ip);
     c.address = ip.to_string() + "/" + std::to_string(subnet.length());
     s.append_local(endpoint(c.endpoint, net.spec.id, c.mac, c.address));
     cluster_->sync_all();

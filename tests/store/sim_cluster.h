@@ -14,28 +14,12 @@
 #include "bitseq/sequence.h"
 #include "ipam/ip.h"
 #include "store/store.h"
+#include "tests/common/temp_dir.h"
 
 namespace trellis::store::testing {
 
 // A temporary directory removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "trellis-store-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 inline Options test_options(NodeId id, bool durable = false) {
   Options o;

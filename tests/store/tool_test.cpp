@@ -11,13 +11,7 @@ namespace trellis::store {
 namespace {
 
 std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(TRELLIS_STORE_TOOL) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WEXITSTATUS(status), out};
+  return test_support::run_command(std::string(TRELLIS_STORE_TOOL) + " " + args);
 }
 
 TEST(TrellisStoreTool, PrintsHeadsCountsLogAndStateAsJson) {

@@ -24,6 +24,7 @@ namespace trellis::cli {
 namespace {
 
 using nlohmann::json;
+using node::url_escape;
 
 constexpr const char* kDefaultHost = "unix:///run/trellis/trellis.sock";
 
@@ -146,20 +147,6 @@ json extra_hosts(const std::vector<std::string>& specs) {
   return out;
 }
 
-std::string url_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 std::string random_name() {
   std::mt19937_64 gen{std::random_device{}()};
   char buf[16];
@@ -201,7 +188,7 @@ struct Options {
   std::string driver = "bridge";
   std::string subnet, ip_range, gateway;
   std::vector<std::string> aux, opts, labels;
-  bool internal = false, attachable = false, ipv6 = false;
+  bool internal = false, attachable = false, ipv6 = false, egress = false;
   uint32_t mtu = 0;
   // endpoint / run
   std::string network, ip, mac;
@@ -251,6 +238,11 @@ class Cli {
     json options = json::object(), labels = json::object();
     for (const auto& kv : o_.opts)
       options[split_kv(kv, '=', "-o").first] = split_kv(kv, '=', "-o").second;
+    if (o_.egress) {
+      if (options.contains("egress") && options["egress"] != "true")
+        throw InvalidArgumentError("--egress contradicts -o egress=" + cell(options["egress"]));
+      options["egress"] = "true";
+    }
     for (const auto& kv : o_.labels)
       labels[split_kv(kv, '=', "--label").first] = split_kv(kv, '=', "--label").second;
     body["options"] = options;
@@ -484,7 +476,8 @@ class Cli {
     const json l = call("GET", "/cluster/log");
     if (json_output()) return print_json(l), 0;
     std::cout << "node " << cell(l["node_id"]) << ", cluster " << cell(l["cluster_id"]) << ", "
-              << cell(l["events"]) << " events, " << cell(l["pending"]) << " pending\n";
+              << cell(l["events"]) << " events, " << cell(l["pending"]) << " pending\n"
+              << "state digest " << cell(l["state_digest"]) << "\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& o : l["origins"]) {
       const bool self = o.value("self", false);
@@ -492,6 +485,42 @@ class Cli {
                       cell(o["floor"])});
     }
     print_table({"ORIGIN", "NAME", "HEAD", "FLOOR"}, rows);
+    return 0;
+  }
+
+  // node
+  int node_ls() {
+    const json list = call("GET", "/nodes");
+    if (json_output()) return print_json(list), 0;
+    if (o_.quiet) {
+      for (const auto& n : list) std::cout << cell(n["id"]) << "\n";
+      return 0;
+    }
+    // One row per node: its share of the VNI and subnet spaces and, per overlay network, of
+    // its addresses, as OWNED/FREE.
+    auto share = [](const json& s) { return cell(s["owned"]) + "/" + cell(s["free"]); };
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : list) {
+      std::string vnis = "-", subnets = "-", addresses;
+      for (const auto& s : n["spaces"]) {
+        const std::string kind = cell(s["kind"]);
+        if (kind == "vni") {
+          vnis = share(s);
+        } else if (kind == "subnet") {
+          subnets = share(s);
+        } else if (kind == "address") {
+          std::string net = cell(s["network_name"]);
+          if (net.empty()) net = cell(s["network"]).substr(0, 12);
+          addresses += (addresses.empty() ? "" : " ") + net + ":" + share(s);
+        }
+      }
+      const bool self = n.value("self", false);
+      rows.push_back({cell(n["name"]) + (self ? " (self)" : ""), cell(n["id"]), cell(n["address"]),
+                      cell(n["state"]), vnis, subnets, addresses.empty() ? "-" : addresses});
+    }
+    print_table({"NAME", "ID", "ADDRESS", "STATE", "VNIS OWNED/FREE", "SUBNETS OWNED/FREE",
+                 "ADDRESSES OWNED/FREE PER NETWORK"},
+                rows);
     return 0;
   }
 
@@ -508,7 +537,7 @@ class Cli {
 };
 
 int not_implemented(const std::string& what) {
-  std::fprintf(stderr, "trellis: %s: not implemented yet (needs clustering)\n", what.c_str());
+  std::fprintf(stderr, "trellis: %s: not implemented yet\n", what.c_str());
   return 1;
 }
 
@@ -544,6 +573,8 @@ int main_impl(int argc, char** argv) {
       "  trellis exec alice -- ping -c 1 10.1.0.3\n"
       "  trellis endpoint ls --format json\n"
       "  trellis rm alice bob && trellis network rm web\n"
+      "  trellis network create -d overlay --egress front   (multi-host; needs clustering)\n"
+      "  trellis node ls\n"
       "\n"
       "Every listing and inspect prints a table (default) or JSON with --format json.\n"
       "Environment: TRELLIS_HOST=unix://PATH selects the daemon when -H is not given.\n"
@@ -580,8 +611,11 @@ int main_impl(int argc, char** argv) {
   auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);
   {
     auto* c = network->add_subcommand("create", "Create a network");
-    c->add_option("-d,--driver", o.driver, "Driver: bridge (default), host or null");
-    c->add_option("--subnet", o.subnet, "Subnet in CIDR form (default: a free private /16)");
+    c->add_option("-d,--driver", o.driver,
+                  "Driver: bridge (default), overlay (multi-host; needs clustering), host or null");
+    c->add_option("--subnet", o.subnet,
+                  "Subnet in CIDR form (default: a free private /16; overlay: a /24 of "
+                  "10.0.0.0/8)");
     c->add_option("--ip-range", o.ip_range, "Allocate container addresses from this range");
     c->add_option("--gateway", o.gateway, "Gateway address (default: the first host)");
     c->add_option("--aux-address", o.aux, "Address to keep from containers NAME=IP (repeatable)")
@@ -590,8 +624,13 @@ int main_impl(int argc, char** argv) {
     c->add_flag("--attachable", o.attachable, "Recorded for compatibility");
     c->add_flag("--ipv6", o.ipv6, "Enable IPv6 (not implemented yet)");
     c->add_option("--mtu", o.mtu, "MTU of the bridge and its interfaces");
-    c->add_option("-o,--opt", o.opts, "Driver option KEY=VALUE: icc, masquerade, host_ip, mtu")
+    c->add_option("-o,--opt", o.opts,
+                  "Driver option KEY=VALUE: bridge icc, masquerade, host_ip, mtu; overlay vni, "
+                  "mtu, egress")
         ->allow_extra_args(false);
+    c->add_flag("--egress", o.egress,
+                "Overlay: containers also get an interface on the host's NAT bridge to reach "
+                "outside the cluster (= -o egress=true)");
     c->add_option("--label", o.labels, "Label KEY=VALUE (repeatable)")->allow_extra_args(false);
     c->add_option("name", o.object, "Network name")->required();
     c->callback([&] { action = [&] { return cli.network_create(); }; });
@@ -730,14 +769,28 @@ int main_impl(int argc, char** argv) {
     lg->callback([&] { action = [&] { return cli.cluster_log(); }; });
   }
   cluster->require_subcommand(1);
+  auto* nodecmd = app.add_subcommand("node", "Cluster nodes and the space they own");
+  {
+    auto* ls = nodecmd->add_subcommand(
+        "ls", "List cluster nodes and the space each owns (VNIs, subnets, addresses; owned/free)");
+    ls->alias("list");
+    add_format(ls, true);
+    ls->callback([&] { action = [&] { return cli.node_ls(); }; });
+    auto* rm = nodecmd->add_subcommand(
+        "rm", "Remove nodes gone for good (refused while a node is alive or suspect)");
+    rm->alias("remove");
+    rm->add_option("node", o.names, "Node name or id")->required();
+    rm->footer(
+        "The removed node's endpoints and sandboxes are dropped on every node and its address,\n"
+        "VNI and subnet ranges pass to this node, so they can be used again.\n"
+        "A removed node can no longer author changes with its old data directory; bring the\n"
+        "machine back only with a fresh --data-dir (as a new node). Use it for machines that\n"
+        "are gone (a dead disk, a decommissioned host).");
+    rm->callback([&] { action = [&] { return cli.remove("nodes"); }; });
+  }
+  nodecmd->require_subcommand(1);
   // Not implemented yet.
   std::string pending;
-  auto* nodecmd = app.add_subcommand("node", "Cluster nodes (not implemented yet)");
-  nodecmd->add_subcommand("ls", "List nodes")->callback([&] { pending = "node ls"; });
-  nodecmd->add_subcommand("rm", "Remove a dead node")->allow_extras()->callback([&] {
-    pending = "node rm";
-  });
-  nodecmd->require_subcommand(1);
   app.add_subcommand("events", "Stream events (not implemented yet)")->callback([&] {
     pending = "events";
   });
