@@ -32,7 +32,10 @@ namespace trellis::node {
 namespace {
 
 using nlohmann::json;
+using testing::alive_members;
+using testing::cli_json;
 using testing::free_port;
+using testing::member_state;
 using testing::TrellisHost;
 using testing::wait_for;
 using Clock = std::chrono::steady_clock;
@@ -54,37 +57,6 @@ void send_garbage(int port, const std::string& bytes) {
     off += static_cast<size_t>(n);
   }
   ::close(fd);
-}
-
-json cli_json(const TrellisHost& h, std::vector<std::string> args) {
-  args.push_back("--format");
-  args.push_back("json");
-  const testing::Result r = h.cli(args);
-  if (r.status != 0) return json();
-  try {
-    return json::parse(r.out);
-  } catch (const std::exception&) {
-    return json();
-  }
-}
-
-// The state `h` holds of member `name` ("" when unknown).
-std::string member_state(const TrellisHost& h, const std::string& name) {
-  const json list = cli_json(h, {"cluster", "members"});
-  if (!list.is_array()) return "";
-  for (const auto& m : list) {
-    if (m.value("name", "") == name) return m.value("state", "");
-  }
-  return "";
-}
-
-size_t alive_members(const TrellisHost& h) {
-  const json list = cli_json(h, {"cluster", "members"});
-  size_t alive = 0;
-  if (list.is_array()) {
-    for (const auto& m : list) alive += m.value("state", "") == "alive";
-  }
-  return alive;
 }
 
 bool has_network(const TrellisHost& h, const std::string& name) {

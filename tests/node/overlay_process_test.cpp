@@ -37,40 +37,15 @@ namespace trellis::node {
 namespace {
 
 using nlohmann::json;
+using testing::alive_members;
+using testing::cli_json;
 using testing::free_port;
+using testing::member_state;
 using testing::TrellisHost;
 using testing::wait_for;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kNodes = 3;
-
-json cli_json(const TrellisHost& h, std::vector<std::string> args) {
-  args.push_back("--format");
-  args.push_back("json");
-  const testing::Result r = h.cli(args);
-  if (r.status != 0) return json();
-  try {
-    return json::parse(r.out);
-  } catch (const std::exception&) {
-    return json();
-  }
-}
-
-std::string member_state(const TrellisHost& h, const std::string& name) {
-  const json list = cli_json(h, {"cluster", "members"});
-  if (!list.is_array()) return "";
-  for (const auto& m : list)
-    if (m.value("name", "") == name) return m.value("state", "");
-  return "";
-}
-
-size_t alive_members(const TrellisHost& h) {
-  const json list = cli_json(h, {"cluster", "members"});
-  size_t alive = 0;
-  if (list.is_array())
-    for (const auto& m : list) alive += m.value("state", "") == "alive";
-  return alive;
-}
 
 json network(const TrellisHost& h, const std::string& name) {
   const json list = cli_json(h, {"network", "ls"});

@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "temp_dir.h"
 
 extern char** environ;
@@ -210,5 +212,36 @@ class TrellisHost {
   TempDir dir_;
   pid_t pid_ = -1;
 };
+
+// `h`'s CLI with --format json appended, parsed; null when the command or the parse fails.
+inline nlohmann::json cli_json(const TrellisHost& h, std::vector<std::string> args) {
+  args.push_back("--format");
+  args.push_back("json");
+  const Result r = h.cli(args);
+  if (r.status != 0) return nlohmann::json();
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (const std::exception&) {
+    return nlohmann::json();
+  }
+}
+
+// The state `h` holds of member `name` ("" when unknown).
+inline std::string member_state(const TrellisHost& h, const std::string& name) {
+  const nlohmann::json list = cli_json(h, {"cluster", "members"});
+  if (!list.is_array()) return "";
+  for (const auto& m : list)
+    if (m.value("name", "") == name) return m.value("state", "");
+  return "";
+}
+
+// How many members `h` sees alive (itself included).
+inline size_t alive_members(const TrellisHost& h) {
+  const nlohmann::json list = cli_json(h, {"cluster", "members"});
+  size_t alive = 0;
+  if (list.is_array())
+    for (const auto& m : list) alive += m.value("state", "") == "alive";
+  return alive;
+}
 
 }  // namespace trellis::node::testing
