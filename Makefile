@@ -3,12 +3,13 @@
 #   make test   - installs dependencies, builds with ASan+UBSan, runs every test
 #   make bench  - builds optimized and runs the benchmarks
 #   make format - applies .clang-format
+#   make layer-check - fails on an include that goes up a layer (docs/architecture.md)
 
 JOBS ?= $(shell nproc)
 RELEASE_DIR := build/release
 TEST_DIR := build/test
 
-.PHONY: all deps release test-build test demo bench format format-check clean
+.PHONY: all deps release test-build test demo bench format format-check layer-check clean
 
 all: release
 
@@ -29,7 +30,7 @@ test-build: deps
 	  -DTRELLIS_SANITIZE=ON -DTRELLIS_WERROR=ON -DTRELLIS_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(TEST_DIR) -j $(JOBS)
 
-test: format-check test-build
+test: format-check layer-check test-build
 	@cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS)
 
 demo: release
@@ -43,6 +44,10 @@ format:
 
 format-check: deps
 	@./scripts/check-format.sh
+
+# Lower layers never include upper ones; inside node/, a row includes only the rows below it.
+layer-check: deps
+	@python3 ./scripts/check-layers.py
 
 clean:
 	rm -rf build

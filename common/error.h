@@ -83,4 +83,23 @@ class CorruptDataError : public InvalidArgumentError {
   explicit CorruptDataError(std::string message) : InvalidArgumentError(std::move(message)) {}
 };
 
+// Throws the error class of a kind (NotFoundError for kNotFound, ...), so a caller can catch
+// the class after an error crossed a boundary as a (kind, message) pair: a reconciler
+// failure, an API error body.
+[[noreturn]] inline void throw_error(ErrorKind kind, std::string message) {
+  switch (kind) {
+    case ErrorKind::kNotFound:
+      throw NotFoundError(std::move(message));
+    case ErrorKind::kInvalidArgument:
+      throw InvalidArgumentError(std::move(message));
+    case ErrorKind::kConflict:
+      throw ConflictError(std::move(message));
+    case ErrorKind::kUnavailable:
+      throw UnavailableError(std::move(message));
+    case ErrorKind::kInternal:
+      break;
+  }
+  throw InternalError(std::move(message));
+}
+
 }  // namespace trellis

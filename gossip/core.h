@@ -1,5 +1,5 @@
 #pragma once
-// The sans-IO gossip protocol core (DESIGN sec. 6): SWIM membership with the Lifeguard
+// The sans-IO gossip protocol core (docs/gossip.md sec. 2): SWIM membership with the Lifeguard
 // refinements, piggybacked and eager dissemination of membership changes and log entries,
 // version-vector anti-entropy with chunked catch-up and snapshots, and the space-request
 // channel. It consumes messages, timer ticks and local appends, and produces messages to

@@ -1,9 +1,9 @@
 #pragma once
-// Owned ranges (DESIGN sec. 5): an integer space split into ranges, each owned by one node.
-// Only a range's owner allocates from it, and only the owner can donate part of it to
-// another node. A donation is a plain value that travels in the donor's event log; applying
-// it is deterministic and idempotent, so every node that folds the same events agrees on
-// who owns what. Pure data structures, no I/O; not thread-safe.
+// Owned ranges (docs/overlay.md sec. 3): an integer space split into ranges, each owned by one
+// node. Only a range's owner allocates from it, and only the owner can donate part of it to another
+// node. A donation is a plain value that travels in the donor's event log; applying it is
+// deterministic and idempotent, so every node that folds the same events agrees on who owns what.
+// Pure data structures, no I/O; not thread-safe.
 
 #include <cstdint>
 #include <map>

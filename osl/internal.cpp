@@ -1,6 +1,5 @@
 #include "osl/internal.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -10,21 +9,13 @@
 #include <span>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "osl/links.h"
 
 namespace trellis::osl::internal {
 
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("osl")) return existing;
-    try {
-      return spdlog::stderr_color_mt("osl");
-    } catch (const spdlog::spdlog_ex&) {  // registered by another thread meanwhile
-      return spdlog::get("osl");
-    }
-  }();
-  return *logger;
-}
+// The shared component logger (common/log.h): one format and level for the process.
+spdlog::logger& log() { return trellis::log("osl"); }
 
 void throw_errno(int err, const std::string& operation) {
   std::string message = operation + ": " + std::strerror(err);

@@ -1,6 +1,5 @@
 #include "overlay/overlay_network.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "common/log.h"
 #include "osl/addresses.h"
 #include "osl/container_interface.h"
 #include "osl/links.h"
@@ -20,17 +20,8 @@ namespace {
 constexpr std::string_view kNetnsPrefix = "trl-ov-";
 constexpr std::string_view kVethPrefix = "trlv";
 
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("overlay")) return existing;
-    try {
-      return spdlog::stderr_color_mt("overlay");
-    } catch (const spdlog::spdlog_ex&) {  // registered by another thread meanwhile
-      return spdlog::get("overlay");
-    }
-  }();
-  return *logger;
-}
+// The shared component logger (common/log.h): one format and level for the process.
+spdlog::logger& log() { return trellis::log("overlay"); }
 
 vxlan::Ipv4Address v4(const ipam::IpAddress& a) { return vxlan::Ipv4Address{a.to_v4_uint()}; }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The kernel half of the overlay driver (DESIGN sec. 7): on one host, each overlay network
-// with local endpoints gets a namespace "trl-ov-<vni>" holding a bridge (with the gateway
+// The kernel half of the overlay driver (docs/overlay.md sec. 1-2): on one host, each overlay
+// network with local endpoints gets a namespace "trl-ov-<vni>" holding a bridge (with the gateway
 // address) and the network's VXLAN device — created in the host namespace, where its UDP
 // socket stays, bound to the host's advertise address, then moved in and enslaved. Containers
 // join with a veth pair from their namespace into that bridge; remote endpoints are programmed

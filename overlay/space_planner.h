@@ -1,6 +1,6 @@
 #pragma once
-// Cluster-wide allocation decisions over owned ranges (DESIGN sec. 5), for the overlay driver:
-// which VNI and which /24 of the global pool a new overlay network takes, which address an
+// Cluster-wide allocation decisions over owned ranges (docs/overlay.md sec. 3), for the overlay
+// driver: which VNI and which /24 of the global pool a new overlay network takes, which address an
 // endpoint gets, whom to ask for a donation when this node owns nothing free, what to donate
 // to a joining node or to a node that asks, and the typed errors when nothing is reachable.
 //

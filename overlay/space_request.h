@@ -1,6 +1,6 @@
 #pragma once
-// Space requests between nodes (DESIGN sec. 5): the payload a node that owns nothing free in a
-// space sends to an owner over gossip (ClusterService::request_space), the answer, and the
+// Space requests between nodes (docs/overlay.md sec. 3): the payload a node that owns nothing free
+// in a space sends to an owner over gossip (ClusterService::request_space), the answer, and the
 // owner's decision. The donation itself travels as a RangeDonated event in the owner's log;
 // the answer only tells the requester what to wait for (or why nothing comes), so a lost
 // answer costs nothing but a timeout. Encodings are documented in docs/overlay.md.

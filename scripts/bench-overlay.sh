@@ -15,7 +15,7 @@ set -uo pipefail
 if [ "${TRLC_STAGE:-}" != inner ]; then
   build=${1:-build/release}
   case "$build" in /*) ;; *) build="$(pwd)/$build" ;; esac
-  export TRELLISD="$build/node/trellisd" TRELLIS="$build/tools/trellis/trellis"
+  export TRELLISD="$build/node/daemon/trellisd" TRELLIS="$build/tools/trellis/trellis"
 fi
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 # shellcheck source=../tools/trellis-cluster/lib.sh

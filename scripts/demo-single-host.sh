@@ -8,7 +8,7 @@ set -eu
 
 build=${1:-build/release}
 case "$build" in /*) ;; *) build="$(pwd)/$build" ;; esac
-trellisd="$build/node/trellisd"
+trellisd="$build/node/daemon/trellisd"
 trellis="$build/tools/trellis/trellis"
 for bin in "$trellisd" "$trellis"; do
   [ -x "$bin" ] || { echo "demo: $bin is not built (make release)" >&2; exit 1; }

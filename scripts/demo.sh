@@ -11,4 +11,4 @@ build=${1:-build/release}
 case "$build" in /*) ;; *) build="$(pwd)/$build" ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 exec "$here/../tools/trellis-cluster/trellis-cluster" \
-  --trellisd "$build/node/trellisd" --trellis "$build/tools/trellis/trellis" demo
+  --trellisd "$build/node/daemon/trellisd" --trellis "$build/tools/trellis/trellis" demo

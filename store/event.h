@@ -1,6 +1,6 @@
 #pragma once
-// Events of the replicated log (DESIGN sec. 4): what a node says happened, authored once by its
-// origin and folded by every node into the same state. This header holds the event value types
+// Events of the replicated log (docs/event-format.md): what a node says happened, authored once by
+// its origin and folded by every node into the same state. This header holds the event value types
 // and their versioned msgpack encoding; the byte layout is documented in docs/event-format.md.
 // Pure values, no I/O; safe to use from any thread.
 

@@ -86,6 +86,40 @@ struct Claim {
   uint64_t offset = 0;
 };
 
+// A pool of a network being created: its owned space, and its gateway's offset when the
+// gateway is a host address (a gateway on the subnet's network or broadcast address is
+// accepted but claims nothing).
+struct CheckedPool {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::optional<uint64_t> gateway;
+};
+
+std::vector<CheckedPool> checked_pools(const NetworkCreated& b, const std::string& what) {
+  std::vector<CheckedPool> pools;
+  for (const auto& pool : b.ipam_result.pools) {
+    const PoolSpace ps = pool_space(pool.subnet);
+    CheckedPool p{ps.first, ps.last, std::nullopt};
+    if (!pool.gateway.empty()) {
+      const ipam::IpAddress g = address_of(pool.gateway);
+      if (!ps.prefix.contains(g)) {
+        fail(ErrorKind::kInvalidArgument,
+             what + ": gateway " + pool.gateway + " is not in " + pool.subnet);
+      }
+      const uint64_t off = ps.prefix.offset_of(g);
+      if (off >= ps.first && off <= ps.last) p.gateway = off;
+    }
+    pools.push_back(p);
+  }
+  return pools;
+}
+
+FoldResult skipped(ErrorKind kind, std::string reason) {
+  return {FoldResult::kSkipped, kind, false, std::move(reason)};
+}
+
+FoldResult rebuilt() { return {FoldResult::kRebuilt, ErrorKind::kInternal, false, ""}; }
+
 }  // namespace
 
 // ---- batch plumbing -------------------------------------------------------------------------
@@ -373,497 +407,593 @@ void WriteBatch::rebuild() {
 
 // ---- the reducer ----------------------------------------------------------------------------
 
-FoldResult WriteBatch::fold(const Event& e, bool rebuilding) {
-  const Tables& t = store_.tables;
-  const NodeId origin = e.origin;
-  const EventId id = e.id();
+// The fold rules, one handler per body type. A handler changes the state tables and notes
+// what it touched in the batch's ChangeSet; returns kSkipped when a rule makes the event a
+// no-op; or calls fail() before changing anything when the event breaks a rule. One Reducer
+// folds one event.
+class Reducer {
+ public:
+  Reducer(WriteBatch& batch, const Event& event, bool rebuilding)
+      : batch_(batch),
+        txn_(batch.txn()),
+        t_(batch.tables()),
+        changes_(batch.changes()),
+        e_(event),
+        origin_(event.origin),
+        id_(event.id()),
+        rebuilding_(rebuilding) {}
 
-  auto node_record = [&](NodeId n) -> std::optional<NodeRecord> {
-    auto v = txn_.get(t.nodes, u64_key(n));
-    if (!v) return std::nullopt;
-    return decode_node(*v);
-  };
-  // Follows removed nodes to their heirs.
-  auto resolve_heir = [&](NodeId n) {
-    for (int i = 0; i < 64; ++i) {
-      auto rec = node_record(n);
-      if (!rec || rec->status != NodeStatus::kRemoved) return n;
-      n = rec->removed_by;
-    }
-    return n;
-  };
+  FoldResult fold();
 
-  // Events of a removed node after the last one its remover had seen are ignored.
-  if (prescan_) {
-    auto it = prescan_->removals.find(origin);
-    const bool effective_removal =
-        std::holds_alternative<NodeRemoved>(e.body) &&
-        prescan_->removals.count(std::get<NodeRemoved>(e.body).node) &&
-        prescan_->removals.at(std::get<NodeRemoved>(e.body).node).event == id;
-    if (it != prescan_->removals.end() && e.seq > it->second.last_seq && !effective_removal) {
-      return {FoldResult::kSkipped, ErrorKind::kConflict, false, "author was removed"};
-    }
-  } else if (auto cutoff = removed_cutoff(origin);
-             cutoff && e.seq > *cutoff && !std::holds_alternative<NodeRemoved>(e.body)) {
-    return {FoldResult::kSkipped, ErrorKind::kConflict, false, "author was removed"};
-  }
+ private:
+  FoldResult handle(const NetworkCreated& b);
+  FoldResult handle(const NetworkRemoved& b);
+  FoldResult handle(const EndpointCreated& b) { return put_endpoint(b.endpoint, /*create=*/true); }
+  FoldResult handle(const EndpointUpdated& b) { return put_endpoint(b.endpoint, /*create=*/false); }
+  FoldResult handle(const EndpointRemoved& b);
+  FoldResult handle(const SandboxCreated& b);
+  FoldResult handle(const SandboxRemoved& b);
+  FoldResult handle(const EndpointJoined& b);
+  FoldResult handle(const EndpointLeft& b);
+  FoldResult handle(const SpaceInitialised& b);
+  FoldResult handle(const RangeDonated& b);
+  FoldResult handle(const NodeAnnounced& b);
+  FoldResult handle(const NodeLeft& b);
+  FoldResult handle(const NodeRemoved& b);
+  FoldResult handle(const UnknownBody& b);
 
-  auto release_addresses = [&](const EndpointSpec& spec) {
-    const auto& net = network_get(spec.network);
-    if (!net) return;
-    const NetworkRecord& n = *net;
-    for (const auto& text : spec.addresses) {
-      ipam::IpAddress addr;
-      try {
-        addr = address_of(text);
-      } catch (const Reject&) {
-        continue;
-      }
-      for (size_t i = 0; i < n.spec.ipam_result.pools.size(); ++i) {
-        auto& c = space_entry(network_space_key(n.spec.id, i));
-        if (!c.record) continue;
-        ipam::Prefix p = ipam::Prefix::parse(n.spec.ipam_result.pools[i].subnet);
-        if (!p.contains(addr)) continue;
-        const uint64_t off = p.offset_of(addr);
-        auto range = c.record->space.ownership().space();
-        if (off < range.first || off > range.last) continue;
-        c.record->space.release(off);
-        c.dirty = true;
-        changes_.spaces.insert(network_space_key(n.spec.id, i));
-      }
-    }
-  };
-
-  auto delete_join = [&](const std::string& endpoint) {
-    auto j = txn_.get(t.joins, endpoint);
-    if (!j) return;
-    JoinRecord jr = decode_join(*j);
-    txn_.del(t.joins_by_sandbox, pair_key(jr.sandbox, endpoint));
-    txn_.del(t.joins, endpoint);
-    changes_.sandboxes.insert(jr.sandbox);
-    changes_.endpoints.insert(endpoint);
-  };
-
-  auto delete_endpoint = [&](const EndpointRecord& old) {
-    release_addresses(old.spec);
-    txn_.del(t.endpoints_by_network, pair_key(old.spec.network, old.spec.id));
-    txn_.del(t.endpoints, old.spec.id);
-    delete_join(old.spec.id);
-    changes_.endpoints.insert(old.spec.id);
-  };
-
-  auto delete_sandbox = [&](const std::string& sandbox) {
-    std::vector<std::string> eps;
-    {
-      lmdb::Cursor cur(txn_, t.joins_by_sandbox);
-      const std::string prefix = pair_key(sandbox, "");
-      for (bool ok = cur.seek(prefix); ok && cur.key().substr(0, prefix.size()) == prefix;
-           ok = cur.next()) {
-        eps.emplace_back(cur.key().substr(prefix.size()));
-      }
-    }
-    for (const auto& ep : eps) delete_join(ep);
-    txn_.del(t.sandboxes, sandbox);
-    changes_.sandboxes.insert(sandbox);
-  };
-
-  auto drop_space = [&](const std::string& key) {
-    auto& c = space_entry(key);
-    c.record.reset();
-    c.dirty = true;
-    std::vector<std::string> keys;
-    {
-      lmdb::Cursor cur(txn_, t.space_events);
-      const std::string prefix = pair_key(key, "");
-      for (bool ok = cur.seek(prefix); ok && cur.key().substr(0, prefix.size()) == prefix;
-           ok = cur.next()) {
-        keys.emplace_back(cur.key());
-      }
-    }
-    for (const auto& k : keys) txn_.del(t.space_events, k);
-    changes_.spaces.insert(key);
-  };
-
-  // Checks that `origin` may claim `offset` in `key` (it owns it and it is free, unless
-  // `already_mine`). Does not change anything.
-  auto check_claim = [&](const std::string& key, uint64_t offset, const std::string& what,
-                         bool already_mine) {
-    auto& c = space_entry(key);
-    if (!c.record) fail(ErrorKind::kNotFound, what + ": space '" + key + "' does not exist");
-    auto range = c.record->space.ownership().space();
-    if (offset < range.first || offset > range.last) {
-      fail(ErrorKind::kInvalidArgument,
-           what + ": " + std::to_string(offset) + " is outside space '" + key + "'");
-    }
-    const NodeId owner = c.record->space.ownership().owner_of(offset);
-    if (owner != origin) {
-      fail(ErrorKind::kConflict,
-           what + ": " + std::to_string(offset) + " in space '" + key + "' is owned by node " +
-               format_node_id(owner) + ", not by " + format_node_id(origin),
-           true);
-    }
-    if (!already_mine && c.record->space.is_allocated(offset)) {
-      fail(ErrorKind::kConflict,
-           what + ": " + std::to_string(offset) + " in space '" + key + "' is already allocated");
-    }
-  };
-  auto claim = [&](const std::string& key, uint64_t offset) {
-    auto& c = space_entry(key);
-    if (!c.record->space.is_allocated(offset)) c.record->space.allocate_specific(origin, offset);
-    c.dirty = true;
-    changes_.spaces.insert(key);
-  };
-  auto release = [&](const std::string& key, uint64_t offset) {
-    auto& c = space_entry(key);
-    if (!c.record) return;
-    auto range = c.record->space.ownership().space();
-    if (offset < range.first || offset > range.last) return;
-    c.record->space.release(offset);
-    c.dirty = true;
-    changes_.spaces.insert(key);
-  };
-
+  bool author_removed();
+  // Endpoint created / updated: both carry the whole endpoint; only `create` refuses an
+  // existing id.
+  FoldResult put_endpoint(const EndpointSpec& spec, bool create);
+  std::vector<Claim> checked_endpoint_claims(const EndpointSpec& spec,
+                                             const std::optional<EndpointRecord>& old,
+                                             const NetworkRecord& n, const std::string& what);
   // The address claims of an endpoint on an existing network.
-  auto endpoint_claims = [&](const EndpointSpec& spec, const NetworkRecord& n) {
-    std::vector<Claim> claims;
-    for (const auto& text : spec.addresses) {
-      const ipam::IpAddress addr = address_of(text);
-      bool found = false;
-      for (size_t i = 0; i < n.spec.ipam_result.pools.size() && !found; ++i) {
-        ipam::Prefix p = ipam::Prefix::parse(n.spec.ipam_result.pools[i].subnet);
-        if (!p.contains(addr)) continue;
-        found = true;
-        claims.push_back({network_space_key(n.spec.id, i), p.offset_of(addr)});
-      }
-      if (!found) {
-        fail(ErrorKind::kInvalidArgument, "endpoint " + spec.id + ": address " + text +
-                                              " is in no subnet of network " + n.spec.id);
-      }
-    }
-    return claims;
-  };
+  std::vector<Claim> endpoint_claims(const EndpointSpec& spec, const NetworkRecord& n);
+  // Checks that the origin may claim `offset` in `key` (it owns it and it is free, unless
+  // `already_mine`). Does not change anything.
+  void check_claim(const std::string& key, uint64_t offset, const std::string& what,
+                   bool already_mine);
+  void claim(const std::string& key, uint64_t offset);
+  void release(const std::string& key, uint64_t offset);
+  void release_addresses(const EndpointSpec& spec);
+  void delete_join(const std::string& endpoint);
+  void delete_endpoint(const EndpointRecord& old);
+  void delete_sandbox(const std::string& sandbox);
+  void drop_space(const std::string& key);
+  // Node removal: deletes `node`'s endpoints and sandboxes, hands its networks and ranges to
+  // `heir`.
+  void delete_resources_of(NodeId node);
+  void hand_over(NodeId node, NodeId heir);
+  std::optional<NodeRecord> node_record(NodeId n);
+  // Follows removed nodes to their heirs.
+  NodeId resolve_heir(NodeId n);
 
+  WriteBatch& batch_;
+  lmdb::Txn& txn_;
+  const Tables& t_;
+  ChangeSet& changes_;
+  const Event& e_;
+  const NodeId origin_;
+  const EventId id_;
+  const bool rebuilding_;
+};
+
+FoldResult WriteBatch::fold(const Event& e, bool rebuilding) {
+  return Reducer(*this, e, rebuilding).fold();
+}
+
+FoldResult Reducer::fold() {
+  if (author_removed()) return skipped(ErrorKind::kConflict, "author was removed");
   try {
-    return std::visit(
-        [&](const auto& b) -> FoldResult {
-          using T = std::decay_t<decltype(b)>;
-          if constexpr (std::is_same_v<T, NetworkCreated>) {
-            check_name("network id", b.id);
-            check_name("network name", b.name);
-            if (network_get(b.id)) {
-              fail(ErrorKind::kConflict, "network " + b.id + " already exists");
-            }
-            const std::string what = "create network " + b.name + " (" + b.id + ")";
-            // Check everything, then change.
-            std::vector<PoolSpace> pools;
-            std::vector<std::optional<uint64_t>> gateways;
-            for (const auto& pool : b.ipam_result.pools) {
-              PoolSpace ps = pool_space(pool.subnet);
-              std::optional<uint64_t> gw;
-              if (!pool.gateway.empty()) {
-                ipam::IpAddress g = address_of(pool.gateway);
-                if (!ps.prefix.contains(g)) {
-                  fail(ErrorKind::kInvalidArgument,
-                       what + ": gateway " + pool.gateway + " is not in " + pool.subnet);
-                }
-                const uint64_t off = ps.prefix.offset_of(g);
-                if (off >= ps.first && off <= ps.last) gw = off;
-              }
-              pools.push_back(ps);
-              gateways.push_back(gw);
-            }
-            if (b.ipam_result.vni != 0)
-              check_claim(std::string(kVniSpace), b.ipam_result.vni, what + ": vni", false);
-            if (b.ipam_result.has_pool_index) {
-              check_claim(std::string(kSubnetPoolSpace), b.ipam_result.pool_index,
-                          what + ": subnet pool index", false);
-            }
-            if (b.ipam_result.vni != 0) claim(std::string(kVniSpace), b.ipam_result.vni);
-            if (b.ipam_result.has_pool_index)
-              claim(std::string(kSubnetPoolSpace), b.ipam_result.pool_index);
-            for (size_t i = 0; i < pools.size(); ++i) {
-              const std::string key = network_space_key(b.id, i);
-              SpaceRecord sr{id, e.lamport,
-                             ipam::OwnedSpace(pools[i].first, pools[i].last, origin)};
-              if (gateways[i]) sr.space.allocate_specific(origin, *gateways[i]);
-              auto& c = space_entry(key);
-              c.record = std::move(sr);
-              c.dirty = true;
-              changes_.spaces.insert(key);
-            }
-            NetworkRecord rec{origin, origin, e.lamport, id, b};
-            network_put(rec);
-            txn_.put(t.network_names,
-                     name_key(b.cluster_scope ? 0 : origin, b.name, e.lamport, origin, b.id), "");
-            changes_.networks.insert(b.id);
-            return {};
-          } else if constexpr (std::is_same_v<T, NetworkRemoved>) {
-            if (!network_get(b.id))
-              return {FoldResult::kSkipped, ErrorKind::kNotFound, false, "no such network"};
-            const NetworkRecord n = *network_get(b.id);
-            if (n.owner != origin) {
-              fail(ErrorKind::kConflict,
-                   "remove network " + b.id + ": owned by node " + format_node_id(n.owner), true);
-            }
-            if (n.spec.ipam_result.vni != 0)
-              release(std::string(kVniSpace), n.spec.ipam_result.vni);
-            if (n.spec.ipam_result.has_pool_index)
-              release(std::string(kSubnetPoolSpace), n.spec.ipam_result.pool_index);
-            for (size_t i = 0; i < n.spec.ipam_result.pools.size(); ++i)
-              drop_space(network_space_key(b.id, i));
-            txn_.del(t.network_names, name_key(n.spec.cluster_scope ? 0 : n.creator, n.spec.name,
-                                               n.lamport, n.creator, n.spec.id));
-            network_del(b.id);
-            note_tombstone(e, n.writer);
-            changes_.networks.insert(b.id);
-            return {};
-          } else if constexpr (std::is_same_v<T, EndpointCreated> ||
-                               std::is_same_v<T, EndpointUpdated>) {
-            const EndpointSpec& spec = b.endpoint;
-            check_name("endpoint id", spec.id);
-            check_name("endpoint network", spec.network);
-            const std::string what = "endpoint " + spec.id;
-            if (spec.owner != origin) {
-              fail(ErrorKind::kInvalidArgument, what + ": owner " + format_node_id(spec.owner) +
-                                                    " is not the author " + format_node_id(origin));
-            }
-            std::optional<EndpointRecord> old;
-            if (auto v = txn_.get(t.endpoints, spec.id)) old = decode_endpoint(*v);
-            if (old && old->spec.owner != origin) {
-              fail(ErrorKind::kConflict,
-                   what + " belongs to node " + format_node_id(old->spec.owner), true);
-            }
-            if (old && std::is_same_v<T, EndpointCreated>)
-              fail(ErrorKind::kConflict, what + " already exists");
-            std::vector<Claim> claims;
-            if (const auto& net = network_get(spec.network)) {
-              const NetworkRecord& n = *net;
-              claims = endpoint_claims(spec, n);
-              std::set<std::pair<std::string, uint64_t>> mine;
-              if (old && old->spec.network == spec.network) {
-                for (const auto& c : endpoint_claims(old->spec, n))
-                  mine.insert({c.space, c.offset});
-              }
-              std::set<std::pair<std::string, uint64_t>> seen;
-              for (const auto& c : claims) {
-                if (!seen.insert({c.space, c.offset}).second)
-                  fail(ErrorKind::kInvalidArgument, what + ": duplicate address");
-                check_claim(c.space, c.offset, what, mine.count({c.space, c.offset}) > 0);
-              }
-            }
-            if (old) {
-              release_addresses(old->spec);
-              txn_.del(t.endpoints_by_network, pair_key(old->spec.network, spec.id));
-            }
-            for (const auto& c : claims) claim(c.space, c.offset);
-            txn_.put(t.endpoints, spec.id, encode_endpoint({id, spec}));
-            txn_.put(t.endpoints_by_network, pair_key(spec.network, spec.id), "");
-            changes_.endpoints.insert(spec.id);
-            return {};
-          } else if constexpr (std::is_same_v<T, EndpointRemoved>) {
-            auto v = txn_.get(t.endpoints, b.id);
-            if (!v) return {FoldResult::kSkipped, ErrorKind::kNotFound, false, "no such endpoint"};
-            EndpointRecord old = decode_endpoint(*v);
-            if (old.spec.owner != origin) {
-              fail(ErrorKind::kConflict,
-                   "remove endpoint " + b.id + ": owned by node " + format_node_id(old.spec.owner),
-                   true);
-            }
-            delete_endpoint(old);
-            note_tombstone(e, old.writer);
-            return {};
-          } else if constexpr (std::is_same_v<T, SandboxCreated>) {
-            check_name("sandbox id", b.id);
-            if (txn_.get(t.sandboxes, b.id))
-              fail(ErrorKind::kConflict, "sandbox " + b.id + " already exists");
-            txn_.put(t.sandboxes, b.id, encode_sandbox({origin, id, b}));
-            changes_.sandboxes.insert(b.id);
-            return {};
-          } else if constexpr (std::is_same_v<T, SandboxRemoved>) {
-            auto v = txn_.get(t.sandboxes, b.id);
-            if (!v) return {FoldResult::kSkipped, ErrorKind::kNotFound, false, "no such sandbox"};
-            SandboxRecord s = decode_sandbox(*v);
-            if (s.owner != origin) {
-              fail(ErrorKind::kConflict,
-                   "remove sandbox " + b.id + ": owned by node " + format_node_id(s.owner), true);
-            }
-            delete_sandbox(b.id);
-            note_tombstone(e, s.writer);
-            return {};
-          } else if constexpr (std::is_same_v<T, EndpointJoined>) {
-            check_name("endpoint id", b.endpoint);
-            check_name("sandbox id", b.sandbox);
-            const std::string what = "join endpoint " + b.endpoint + " to sandbox " + b.sandbox;
-            auto sv = txn_.get(t.sandboxes, b.sandbox);
-            if (!sv) fail(ErrorKind::kNotFound, what + ": no such sandbox");
-            if (decode_sandbox(*sv).owner != origin)
-              fail(ErrorKind::kConflict, what + ": sandbox owned by another node", true);
-            if (auto ev = txn_.get(t.endpoints, b.endpoint);
-                ev && decode_endpoint(*ev).spec.owner != origin) {
-              fail(ErrorKind::kConflict, what + ": endpoint owned by another node", true);
-            }
-            if (auto j = txn_.get(t.joins, b.endpoint)) {
-              JoinRecord jr = decode_join(*j);
-              if (jr.sandbox != b.sandbox)
-                fail(ErrorKind::kConflict, what + ": already joined to " + jr.sandbox);
-            }
-            txn_.put(t.joins, b.endpoint, encode_join({b.sandbox, id}));
-            txn_.put(t.joins_by_sandbox, pair_key(b.sandbox, b.endpoint), "");
-            changes_.endpoints.insert(b.endpoint);
-            changes_.sandboxes.insert(b.sandbox);
-            return {};
-          } else if constexpr (std::is_same_v<T, EndpointLeft>) {
-            auto j = txn_.get(t.joins, b.endpoint);
-            if (!j) return {FoldResult::kSkipped, ErrorKind::kNotFound, false, "not joined"};
-            JoinRecord jr = decode_join(*j);
-            if (jr.sandbox != b.sandbox)
-              fail(ErrorKind::kConflict,
-                   "leave: endpoint " + b.endpoint + " is joined to " + jr.sandbox);
-            if (jr.writer.origin != origin)
-              fail(ErrorKind::kConflict, "leave: join written by another node", true);
-            delete_join(b.endpoint);
-            note_tombstone(e, jr.writer);
-            return {};
-          } else if constexpr (std::is_same_v<T, SpaceInitialised>) {
-            if (!valid_space_init(b)) {
-              fail(ErrorKind::kInvalidArgument,
-                   "initialise space '" + b.space +
-                       "': bad name or bounds (network spaces are created with their network)");
-            }
-            if (prescan_) {
-              auto it = prescan_->space_inits.find(b.space);
-              if (it == prescan_->space_inits.end() || it->second != id) {
-                return {FoldResult::kSkipped, ErrorKind::kConflict, false,
-                        "space initialised by an earlier event"};
-              }
-            }
-            auto& c = space_entry(b.space);
-            if (c.record) {
-              if (less_key(e.lamport, origin, c.record->writer_lamport, c.record->writer.origin)) {
-                rebuild();
-                return {FoldResult::kRebuilt, ErrorKind::kInternal, false, ""};
-              }
-              return {FoldResult::kSkipped, ErrorKind::kConflict, false,
-                      "space already initialised"};
-            }
-            c.record = SpaceRecord{id, e.lamport, ipam::OwnedSpace(b.first, b.last, origin)};
-            c.dirty = true;
-            changes_.spaces.insert(b.space);
-            return {};
-          } else if constexpr (std::is_same_v<T, RangeDonated>) {
-            const std::string what = "donate [" + std::to_string(b.first) + ", " +
-                                     std::to_string(b.last) + "] of " + b.space;
-            auto& c = space_entry(b.space);
-            if (!c.record) fail(ErrorKind::kNotFound, what + ": no such space");
-            const NodeId to = resolve_heir(b.to);
-            if (b.to == 0 || to == origin)
-              fail(ErrorKind::kInvalidArgument, what + ": bad recipient");
-            if (b.first > b.last) fail(ErrorKind::kInvalidArgument, what + ": bad range");
-            try {
-              ipam::OwnedSpace copy = c.record->space;
-              copy.apply(ipam::Donation{origin, to, {b.first, b.last}});
-              c.record->space = std::move(copy);
-            } catch (const ConflictError& err) {
-              fail(ErrorKind::kConflict, what + ": " + err.what(), true);
-            } catch (const InvalidArgumentError& err) {
-              fail(ErrorKind::kInvalidArgument, what + ": " + err.what());
-            }
-            c.dirty = true;
-            std::string k = pair_key(b.space, "");
-            lmdb::put_u64(k, origin);
-            lmdb::put_u64(k, e.seq);
-            txn_.put(t.space_events, k, "");
-            changes_.spaces.insert(b.space);
-            return {};
-          } else if constexpr (std::is_same_v<T, NodeAnnounced>) {
-            NodeRecord r = node_record(origin).value_or(NodeRecord{});
-            r.name = b.name;
-            r.address = b.address;
-            r.status = NodeStatus::kActive;
-            r.info_writer = id;
-            r.status_writer = id;
-            txn_.put(t.nodes, u64_key(origin), encode_node(r));
-            changes_.nodes.insert(origin);
-            return {};
-          } else if constexpr (std::is_same_v<T, NodeLeft>) {
-            NodeRecord r = node_record(origin).value_or(NodeRecord{});
-            r.status = NodeStatus::kLeft;
-            r.status_writer = id;
-            txn_.put(t.nodes, u64_key(origin), encode_node(r));
-            changes_.nodes.insert(origin);
-            return {};
-          } else if constexpr (std::is_same_v<T, NodeRemoved>) {
-            if (b.node == 0 || b.node == origin)
-              fail(ErrorKind::kInvalidArgument,
-                   "remove node: a node cannot remove itself or node 0");
-            if (!rebuilding) {
-              // Which removal is effective depends on the set of removals, not on the order
-              // they arrive in: refold with the prescan (rare: an operator action).
-              rebuild();
-              return {FoldResult::kRebuilt, ErrorKind::kInternal, false, ""};
-            }
-            auto eff = prescan_->removals.find(b.node);
-            if (eff == prescan_->removals.end() || eff->second.event != id) {
-              return {FoldResult::kSkipped, ErrorKind::kConflict, false,
-                      "node already removed by an earlier event"};
-            }
-            const NodeId heir = resolve_heir(origin);
-            // Its endpoints and sandboxes go; its ranges and networks pass to the heir.
-            std::vector<EndpointRecord> eps;
-            {
-              lmdb::Cursor cur(txn_, t.endpoints);
-              for (bool ok = cur.first(); ok; ok = cur.next()) {
-                EndpointRecord r = decode_endpoint(cur.value());
-                if (r.spec.owner == b.node) eps.push_back(std::move(r));
-              }
-            }
-            for (const auto& ep : eps) delete_endpoint(ep);
-            std::vector<std::string> sbs;
-            {
-              lmdb::Cursor cur(txn_, t.sandboxes);
-              for (bool ok = cur.first(); ok; ok = cur.next()) {
-                if (decode_sandbox(cur.value()).owner == b.node) sbs.emplace_back(cur.key());
-              }
-            }
-            for (const auto& sb : sbs) delete_sandbox(sb);
-            std::vector<NetworkRecord> nets;
-            {
-              lmdb::Cursor cur(txn_, t.networks);
-              for (bool ok = cur.first(); ok; ok = cur.next()) {
-                NetworkRecord r = decode_network(cur.value());
-                if (r.owner == b.node) nets.push_back(std::move(r));
-              }
-            }
-            for (auto& n : nets) {
-              n.owner = heir;
-              network_put(n);
-              changes_.networks.insert(n.spec.id);
-            }
-            load_all_spaces();
-            for (auto& [key, c] : spaces_) {
-              if (!c.record || c.record->space.ownership().owned_count(b.node) == 0) continue;
-              c.record->space.reassign_all(b.node, heir);
-              c.dirty = true;
-              changes_.spaces.insert(key);
-            }
-            NodeRecord r = node_record(b.node).value_or(NodeRecord{});
-            r.status = NodeStatus::kRemoved;
-            r.removed_by = heir;
-            r.last_seq = b.last_seq;
-            r.status_writer = id;
-            txn_.put(t.nodes, u64_key(b.node), encode_node(r));
-            removed_[b.node] = b.last_seq;
-            changes_.nodes.insert(b.node);
-            return {};
-          } else {
-            static_assert(std::is_same_v<T, UnknownBody>);
-            return {FoldResult::kSkipped, ErrorKind::kInvalidArgument, false, "unknown body type"};
-          }
-        },
-        e.body);
+    return std::visit([this](const auto& body) { return handle(body); }, e_.body);
   } catch (const Reject& r) {
     return {FoldResult::kRejected, r.kind, r.not_owner, r.reason};
   }
+}
+
+// Events of a removed node after the last one its remover had seen are ignored.
+bool Reducer::author_removed() {
+  const auto* removal = std::get_if<NodeRemoved>(&e_.body);
+  if (batch_.prescan_) {
+    const auto& removals = batch_.prescan_->removals;
+    auto it = removals.find(origin_);
+    // An effective removal counts even when its author was removed later with a cutoff
+    // before it: the prescan took the removals in (lamport, origin) order.
+    const bool effective_removal = removal != nullptr && removals.count(removal->node) &&
+                                   removals.at(removal->node).event == id_;
+    return it != removals.end() && e_.seq > it->second.last_seq && !effective_removal;
+  }
+  const std::optional<uint64_t> cutoff = batch_.removed_cutoff(origin_);
+  // A removed node's node-removed still goes on to the refold, where the prescan decides:
+  // it may precede the removal that cut its author off (two nodes removing each other).
+  return cutoff && e_.seq > *cutoff && removal == nullptr;
+}
+
+// ---- networks
+
+FoldResult Reducer::handle(const NetworkCreated& b) {
+  check_name("network id", b.id);
+  check_name("network name", b.name);
+  if (batch_.network_get(b.id)) fail(ErrorKind::kConflict, "network " + b.id + " already exists");
+  const std::string what = "create network " + b.name + " (" + b.id + ")";
+  // Check everything, then change.
+  const std::vector<CheckedPool> pools = checked_pools(b, what);
+  const IpamResult& r = b.ipam_result;
+  if (r.vni != 0) check_claim(std::string(kVniSpace), r.vni, what + ": vni", false);
+  if (r.has_pool_index) {
+    check_claim(std::string(kSubnetPoolSpace), r.pool_index, what + ": subnet pool index", false);
+  }
+  if (r.vni != 0) claim(std::string(kVniSpace), r.vni);
+  if (r.has_pool_index) claim(std::string(kSubnetPoolSpace), r.pool_index);
+  for (size_t i = 0; i < pools.size(); ++i) {
+    const std::string key = network_space_key(b.id, i);
+    SpaceRecord sr{id_, e_.lamport, ipam::OwnedSpace(pools[i].first, pools[i].last, origin_)};
+    if (pools[i].gateway) sr.space.allocate_specific(origin_, *pools[i].gateway);
+    auto& c = batch_.space_entry(key);
+    c.record = std::move(sr);
+    c.dirty = true;
+    changes_.spaces.insert(key);
+  }
+  batch_.network_put(NetworkRecord{origin_, origin_, e_.lamport, id_, b});
+  // Same-name networks are all stored; the lowest (lamport, creator) in this index holds the
+  // name, so the order of creation events does not matter.
+  txn_.put(t_.network_names,
+           name_key(b.cluster_scope ? 0 : origin_, b.name, e_.lamport, origin_, b.id), "");
+  changes_.networks.insert(b.id);
+  return {};
+}
+
+FoldResult Reducer::handle(const NetworkRemoved& b) {
+  if (!batch_.network_get(b.id)) return skipped(ErrorKind::kNotFound, "no such network");
+  const NetworkRecord n = *batch_.network_get(b.id);
+  if (n.owner != origin_) {
+    fail(ErrorKind::kConflict,
+         "remove network " + b.id + ": owned by node " + format_node_id(n.owner), true);
+  }
+  const IpamResult& r = n.spec.ipam_result;
+  if (r.vni != 0) release(std::string(kVniSpace), r.vni);
+  if (r.has_pool_index) release(std::string(kSubnetPoolSpace), r.pool_index);
+  for (size_t i = 0; i < r.pools.size(); ++i) drop_space(network_space_key(b.id, i));
+  // The name entry was keyed by the creator, which stays when an heir owns the network.
+  txn_.del(t_.network_names, name_key(n.spec.cluster_scope ? 0 : n.creator, n.spec.name, n.lamport,
+                                      n.creator, n.spec.id));
+  batch_.network_del(b.id);
+  batch_.note_tombstone(e_, n.writer);
+  changes_.networks.insert(b.id);
+  return {};
+}
+
+// ---- endpoints
+
+FoldResult Reducer::put_endpoint(const EndpointSpec& spec, bool create) {
+  check_name("endpoint id", spec.id);
+  check_name("endpoint network", spec.network);
+  const std::string what = "endpoint " + spec.id;
+  if (spec.owner != origin_) {
+    fail(ErrorKind::kInvalidArgument, what + ": owner " + format_node_id(spec.owner) +
+                                          " is not the author " + format_node_id(origin_));
+  }
+  std::optional<EndpointRecord> old;
+  if (auto v = txn_.get(t_.endpoints, spec.id)) old = decode_endpoint(*v);
+  if (old && old->spec.owner != origin_) {
+    fail(ErrorKind::kConflict, what + " belongs to node " + format_node_id(old->spec.owner), true);
+  }
+  if (old && create) fail(ErrorKind::kConflict, what + " already exists");
+  // On a network that is gone (removed concurrently) nothing is claimed: the claim would have
+  // been dropped with the network's space anyway ("Orphans").
+  std::vector<Claim> claims;
+  if (const auto& net = batch_.network_get(spec.network)) {
+    claims = checked_endpoint_claims(spec, old, *net, what);
+  }
+  if (old) {
+    release_addresses(old->spec);
+    txn_.del(t_.endpoints_by_network, pair_key(old->spec.network, spec.id));
+  }
+  for (const auto& c : claims) claim(c.space, c.offset);
+  txn_.put(t_.endpoints, spec.id, encode_endpoint({id_, spec}));
+  txn_.put(t_.endpoints_by_network, pair_key(spec.network, spec.id), "");
+  changes_.endpoints.insert(spec.id);
+  return {};
+}
+
+// An update may keep the addresses the endpoint already holds on the same network.
+std::vector<Claim> Reducer::checked_endpoint_claims(const EndpointSpec& spec,
+                                                    const std::optional<EndpointRecord>& old,
+                                                    const NetworkRecord& n,
+                                                    const std::string& what) {
+  std::vector<Claim> claims = endpoint_claims(spec, n);
+  std::set<std::pair<std::string, uint64_t>> mine;
+  if (old && old->spec.network == spec.network) {
+    for (const auto& c : endpoint_claims(old->spec, n)) mine.insert({c.space, c.offset});
+  }
+  std::set<std::pair<std::string, uint64_t>> seen;
+  for (const auto& c : claims) {
+    if (!seen.insert({c.space, c.offset}).second)
+      fail(ErrorKind::kInvalidArgument, what + ": duplicate address");
+    check_claim(c.space, c.offset, what, mine.count({c.space, c.offset}) > 0);
+  }
+  return claims;
+}
+
+FoldResult Reducer::handle(const EndpointRemoved& b) {
+  auto v = txn_.get(t_.endpoints, b.id);
+  if (!v) return skipped(ErrorKind::kNotFound, "no such endpoint");
+  const EndpointRecord old = decode_endpoint(*v);
+  if (old.spec.owner != origin_) {
+    fail(ErrorKind::kConflict,
+         "remove endpoint " + b.id + ": owned by node " + format_node_id(old.spec.owner), true);
+  }
+  delete_endpoint(old);
+  batch_.note_tombstone(e_, old.writer);
+  return {};
+}
+
+// ---- sandboxes and joins
+
+FoldResult Reducer::handle(const SandboxCreated& b) {
+  check_name("sandbox id", b.id);
+  if (txn_.get(t_.sandboxes, b.id))
+    fail(ErrorKind::kConflict, "sandbox " + b.id + " already exists");
+  txn_.put(t_.sandboxes, b.id, encode_sandbox({origin_, id_, b}));
+  changes_.sandboxes.insert(b.id);
+  return {};
+}
+
+FoldResult Reducer::handle(const SandboxRemoved& b) {
+  auto v = txn_.get(t_.sandboxes, b.id);
+  if (!v) return skipped(ErrorKind::kNotFound, "no such sandbox");
+  const SandboxRecord s = decode_sandbox(*v);
+  if (s.owner != origin_) {
+    fail(ErrorKind::kConflict,
+         "remove sandbox " + b.id + ": owned by node " + format_node_id(s.owner), true);
+  }
+  delete_sandbox(b.id);
+  batch_.note_tombstone(e_, s.writer);
+  return {};
+}
+
+FoldResult Reducer::handle(const EndpointJoined& b) {
+  check_name("endpoint id", b.endpoint);
+  check_name("sandbox id", b.sandbox);
+  const std::string what = "join endpoint " + b.endpoint + " to sandbox " + b.sandbox;
+  auto sv = txn_.get(t_.sandboxes, b.sandbox);
+  if (!sv) fail(ErrorKind::kNotFound, what + ": no such sandbox");
+  if (decode_sandbox(*sv).owner != origin_)
+    fail(ErrorKind::kConflict, what + ": sandbox owned by another node", true);
+  if (auto ev = txn_.get(t_.endpoints, b.endpoint);
+      ev && decode_endpoint(*ev).spec.owner != origin_) {
+    fail(ErrorKind::kConflict, what + ": endpoint owned by another node", true);
+  }
+  if (auto j = txn_.get(t_.joins, b.endpoint)) {
+    const JoinRecord jr = decode_join(*j);
+    if (jr.sandbox != b.sandbox)
+      fail(ErrorKind::kConflict, what + ": already joined to " + jr.sandbox);
+  }
+  txn_.put(t_.joins, b.endpoint, encode_join({b.sandbox, id_}));
+  txn_.put(t_.joins_by_sandbox, pair_key(b.sandbox, b.endpoint), "");
+  changes_.endpoints.insert(b.endpoint);
+  changes_.sandboxes.insert(b.sandbox);
+  return {};
+}
+
+FoldResult Reducer::handle(const EndpointLeft& b) {
+  auto j = txn_.get(t_.joins, b.endpoint);
+  if (!j) return skipped(ErrorKind::kNotFound, "not joined");
+  const JoinRecord jr = decode_join(*j);
+  if (jr.sandbox != b.sandbox)
+    fail(ErrorKind::kConflict, "leave: endpoint " + b.endpoint + " is joined to " + jr.sandbox);
+  if (jr.writer.origin != origin_)
+    fail(ErrorKind::kConflict, "leave: join written by another node", true);
+  delete_join(b.endpoint);
+  batch_.note_tombstone(e_, jr.writer);
+  return {};
+}
+
+// ---- spaces
+
+FoldResult Reducer::handle(const SpaceInitialised& b) {
+  if (!valid_space_init(b)) {
+    fail(ErrorKind::kInvalidArgument,
+         "initialise space '" + b.space +
+             "': bad name or bounds (network spaces are created with their network)");
+  }
+  if (batch_.prescan_) {
+    auto it = batch_.prescan_->space_inits.find(b.space);
+    if (it == batch_.prescan_->space_inits.end() || it->second != id_)
+      return skipped(ErrorKind::kConflict, "space initialised by an earlier event");
+  }
+  auto& c = batch_.space_entry(b.space);
+  if (c.record) {
+    // Concurrent initialisations: the lowest (lamport, origin) founds the space in every
+    // order. When that one arrives second, what was folded on the other must be undone.
+    if (less_key(e_.lamport, origin_, c.record->writer_lamport, c.record->writer.origin)) {
+      batch_.rebuild();
+      return rebuilt();
+    }
+    return skipped(ErrorKind::kConflict, "space already initialised");
+  }
+  c.record = SpaceRecord{id_, e_.lamport, ipam::OwnedSpace(b.first, b.last, origin_)};
+  c.dirty = true;
+  changes_.spaces.insert(b.space);
+  return {};
+}
+
+FoldResult Reducer::handle(const RangeDonated& b) {
+  const std::string what =
+      "donate [" + std::to_string(b.first) + ", " + std::to_string(b.last) + "] of " + b.space;
+  auto& c = batch_.space_entry(b.space);
+  if (!c.record) fail(ErrorKind::kNotFound, what + ": no such space");
+  // A donation to a node removed concurrently goes to its heir, as its ranges did.
+  const NodeId to = resolve_heir(b.to);
+  if (b.to == 0 || to == origin_) fail(ErrorKind::kInvalidArgument, what + ": bad recipient");
+  if (b.first > b.last) fail(ErrorKind::kInvalidArgument, what + ": bad range");
+  try {
+    ipam::OwnedSpace copy = c.record->space;
+    copy.apply(ipam::Donation{origin_, to, {b.first, b.last}});
+    c.record->space = std::move(copy);
+  } catch (const ConflictError& err) {
+    fail(ErrorKind::kConflict, what + ": " + err.what(), true);
+  } catch (const InvalidArgumentError& err) {
+    fail(ErrorKind::kInvalidArgument, what + ": " + err.what());
+  }
+  c.dirty = true;
+  // Effective donations are remembered so that compaction keeps them.
+  std::string k = pair_key(b.space, "");
+  lmdb::put_u64(k, origin_);
+  lmdb::put_u64(k, e_.seq);
+  txn_.put(t_.space_events, k, "");
+  changes_.spaces.insert(b.space);
+  return {};
+}
+
+// ---- nodes
+
+FoldResult Reducer::handle(const NodeAnnounced& b) {
+  NodeRecord r = node_record(origin_).value_or(NodeRecord{});
+  r.name = b.name;
+  r.address = b.address;
+  r.status = NodeStatus::kActive;
+  r.info_writer = id_;
+  r.status_writer = id_;
+  txn_.put(t_.nodes, u64_key(origin_), encode_node(r));
+  changes_.nodes.insert(origin_);
+  return {};
+}
+
+FoldResult Reducer::handle(const NodeLeft&) {
+  NodeRecord r = node_record(origin_).value_or(NodeRecord{});
+  r.status = NodeStatus::kLeft;
+  r.status_writer = id_;
+  txn_.put(t_.nodes, u64_key(origin_), encode_node(r));
+  changes_.nodes.insert(origin_);
+  return {};
+}
+
+FoldResult Reducer::handle(const NodeRemoved& b) {
+  if (b.node == 0 || b.node == origin_)
+    fail(ErrorKind::kInvalidArgument, "remove node: a node cannot remove itself or node 0");
+  if (!rebuilding_) {
+    // Which removal is effective depends on the set of removals, not on the order they
+    // arrive in: refold with the prescan (rare: an operator action).
+    batch_.rebuild();
+    return rebuilt();
+  }
+  auto eff = batch_.prescan_->removals.find(b.node);
+  if (eff == batch_.prescan_->removals.end() || eff->second.event != id_)
+    return skipped(ErrorKind::kConflict, "node already removed by an earlier event");
+  const NodeId heir = resolve_heir(origin_);
+  delete_resources_of(b.node);
+  hand_over(b.node, heir);
+  NodeRecord r = node_record(b.node).value_or(NodeRecord{});
+  r.status = NodeStatus::kRemoved;
+  r.removed_by = heir;
+  r.last_seq = b.last_seq;
+  r.status_writer = id_;
+  txn_.put(t_.nodes, u64_key(b.node), encode_node(r));
+  batch_.removed_[b.node] = b.last_seq;
+  changes_.nodes.insert(b.node);
+  return {};
+}
+
+FoldResult Reducer::handle(const UnknownBody&) {
+  // Written by a newer node: kept in the log and forwarded, but it changes nothing here.
+  return skipped(ErrorKind::kInvalidArgument, "unknown body type");
+}
+
+// ---- helpers
+
+std::vector<Claim> Reducer::endpoint_claims(const EndpointSpec& spec, const NetworkRecord& n) {
+  std::vector<Claim> claims;
+  for (const auto& text : spec.addresses) {
+    const ipam::IpAddress addr = address_of(text);
+    bool found = false;
+    for (size_t i = 0; i < n.spec.ipam_result.pools.size() && !found; ++i) {
+      ipam::Prefix p = ipam::Prefix::parse(n.spec.ipam_result.pools[i].subnet);
+      if (!p.contains(addr)) continue;
+      found = true;
+      claims.push_back({network_space_key(n.spec.id, i), p.offset_of(addr)});
+    }
+    if (!found) {
+      fail(ErrorKind::kInvalidArgument, "endpoint " + spec.id + ": address " + text +
+                                            " is in no subnet of network " + n.spec.id);
+    }
+  }
+  return claims;
+}
+
+void Reducer::check_claim(const std::string& key, uint64_t offset, const std::string& what,
+                          bool already_mine) {
+  auto& c = batch_.space_entry(key);
+  if (!c.record) fail(ErrorKind::kNotFound, what + ": space '" + key + "' does not exist");
+  auto range = c.record->space.ownership().space();
+  if (offset < range.first || offset > range.last) {
+    fail(ErrorKind::kInvalidArgument,
+         what + ": " + std::to_string(offset) + " is outside space '" + key + "'");
+  }
+  const NodeId owner = c.record->space.ownership().owner_of(offset);
+  if (owner != origin_) {
+    fail(ErrorKind::kConflict,
+         what + ": " + std::to_string(offset) + " in space '" + key + "' is owned by node " +
+             format_node_id(owner) + ", not by " + format_node_id(origin_),
+         true);
+  }
+  if (!already_mine && c.record->space.is_allocated(offset)) {
+    fail(ErrorKind::kConflict,
+         what + ": " + std::to_string(offset) + " in space '" + key + "' is already allocated");
+  }
+}
+
+void Reducer::claim(const std::string& key, uint64_t offset) {
+  auto& c = batch_.space_entry(key);
+  if (!c.record->space.is_allocated(offset)) c.record->space.allocate_specific(origin_, offset);
+  c.dirty = true;
+  changes_.spaces.insert(key);
+}
+
+void Reducer::release(const std::string& key, uint64_t offset) {
+  auto& c = batch_.space_entry(key);
+  if (!c.record) return;
+  auto range = c.record->space.ownership().space();
+  if (offset < range.first || offset > range.last) return;
+  c.record->space.release(offset);
+  c.dirty = true;
+  changes_.spaces.insert(key);
+}
+
+void Reducer::release_addresses(const EndpointSpec& spec) {
+  const auto& net = batch_.network_get(spec.network);
+  if (!net) return;
+  const NetworkRecord& n = *net;
+  for (const auto& text : spec.addresses) {
+    ipam::IpAddress addr;
+    try {
+      addr = address_of(text);
+    } catch (const Reject&) {
+      continue;
+    }
+    for (size_t i = 0; i < n.spec.ipam_result.pools.size(); ++i) {
+      auto& c = batch_.space_entry(network_space_key(n.spec.id, i));
+      if (!c.record) continue;
+      ipam::Prefix p = ipam::Prefix::parse(n.spec.ipam_result.pools[i].subnet);
+      if (!p.contains(addr)) continue;
+      const uint64_t off = p.offset_of(addr);
+      auto range = c.record->space.ownership().space();
+      if (off < range.first || off > range.last) continue;
+      c.record->space.release(off);
+      c.dirty = true;
+      changes_.spaces.insert(network_space_key(n.spec.id, i));
+    }
+  }
+}
+
+void Reducer::delete_join(const std::string& endpoint) {
+  auto j = txn_.get(t_.joins, endpoint);
+  if (!j) return;
+  const JoinRecord jr = decode_join(*j);
+  txn_.del(t_.joins_by_sandbox, pair_key(jr.sandbox, endpoint));
+  txn_.del(t_.joins, endpoint);
+  changes_.sandboxes.insert(jr.sandbox);
+  changes_.endpoints.insert(endpoint);
+}
+
+void Reducer::delete_endpoint(const EndpointRecord& old) {
+  release_addresses(old.spec);
+  txn_.del(t_.endpoints_by_network, pair_key(old.spec.network, old.spec.id));
+  txn_.del(t_.endpoints, old.spec.id);
+  delete_join(old.spec.id);
+  changes_.endpoints.insert(old.spec.id);
+}
+
+void Reducer::delete_sandbox(const std::string& sandbox) {
+  std::vector<std::string> eps;
+  {
+    lmdb::Cursor cur(txn_, t_.joins_by_sandbox);
+    const std::string prefix = pair_key(sandbox, "");
+    for (bool ok = cur.seek(prefix); ok && cur.key().substr(0, prefix.size()) == prefix;
+         ok = cur.next()) {
+      eps.emplace_back(cur.key().substr(prefix.size()));
+    }
+  }
+  for (const auto& ep : eps) delete_join(ep);
+  txn_.del(t_.sandboxes, sandbox);
+  changes_.sandboxes.insert(sandbox);
+}
+
+void Reducer::drop_space(const std::string& key) {
+  auto& c = batch_.space_entry(key);
+  c.record.reset();
+  c.dirty = true;
+  std::vector<std::string> keys;
+  {
+    lmdb::Cursor cur(txn_, t_.space_events);
+    const std::string prefix = pair_key(key, "");
+    for (bool ok = cur.seek(prefix); ok && cur.key().substr(0, prefix.size()) == prefix;
+         ok = cur.next()) {
+      keys.emplace_back(cur.key());
+    }
+  }
+  for (const auto& k : keys) txn_.del(t_.space_events, k);
+  changes_.spaces.insert(key);
+}
+
+void Reducer::delete_resources_of(NodeId node) {
+  std::vector<EndpointRecord> eps;
+  {
+    lmdb::Cursor cur(txn_, t_.endpoints);
+    for (bool ok = cur.first(); ok; ok = cur.next()) {
+      EndpointRecord r = decode_endpoint(cur.value());
+      if (r.spec.owner == node) eps.push_back(std::move(r));
+    }
+  }
+  for (const auto& ep : eps) delete_endpoint(ep);
+  std::vector<std::string> sbs;
+  {
+    lmdb::Cursor cur(txn_, t_.sandboxes);
+    for (bool ok = cur.first(); ok; ok = cur.next()) {
+      if (decode_sandbox(cur.value()).owner == node) sbs.emplace_back(cur.key());
+    }
+  }
+  for (const auto& sb : sbs) delete_sandbox(sb);
+}
+
+void Reducer::hand_over(NodeId node, NodeId heir) {
+  std::vector<NetworkRecord> nets;
+  {
+    lmdb::Cursor cur(txn_, t_.networks);
+    for (bool ok = cur.first(); ok; ok = cur.next()) {
+      NetworkRecord r = decode_network(cur.value());
+      if (r.owner == node) nets.push_back(std::move(r));
+    }
+  }
+  for (auto& n : nets) {
+    n.owner = heir;
+    batch_.network_put(n);
+    changes_.networks.insert(n.spec.id);
+  }
+  batch_.load_all_spaces();
+  for (auto& [key, c] : batch_.spaces_) {
+    if (!c.record || c.record->space.ownership().owned_count(node) == 0) continue;
+    c.record->space.reassign_all(node, heir);
+    c.dirty = true;
+    changes_.spaces.insert(key);
+  }
+}
+
+std::optional<NodeRecord> Reducer::node_record(NodeId n) {
+  auto v = txn_.get(t_.nodes, u64_key(n));
+  if (!v) return std::nullopt;
+  return decode_node(*v);
+}
+
+NodeId Reducer::resolve_heir(NodeId n) {
+  for (int i = 0; i < 64; ++i) {
+    auto rec = node_record(n);
+    if (!rec || rec->status != NodeStatus::kRemoved) return n;
+    n = rec->removed_by;
+  }
+  return n;
 }
 
 }  // namespace trellis::store

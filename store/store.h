@@ -1,8 +1,8 @@
 #pragma once
-// The event store (DESIGN sec. 3-5): per-origin append-only event logs in LMDB, the state
-// tables folded from them, and the one write path that applies local and remote events in a
-// single transaction. Deterministic: any interleaving of the per-origin logs that respects
-// each origin's order and the events' dependencies yields byte-identical state
+// The event store (docs/event-format.md, docs/overlay.md sec. 3): per-origin append-only event logs
+// in LMDB, the state tables folded from them, and the one write path that applies local and remote
+// events in a single transaction. Deterministic: any interleaving of the per-origin logs that
+// respects each origin's order and the events' dependencies yields byte-identical state
 // (state_digest()). No networking here; gossip moves events between stores.
 //
 // Threads: all writes (append_local, apply_remote, install_snapshot, compact,

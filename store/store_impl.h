@@ -125,6 +125,8 @@ struct Prescan {
   std::map<std::string, EventId> space_inits;  // space -> effective initialisation
 };
 
+class Reducer;  // the fold rules (reducer.cpp)
+
 class WriteBatch {
  public:
   WriteBatch(Store::Impl& store);
@@ -154,6 +156,8 @@ class WriteBatch {
   ChangeSet& changes() { return changes_; }
 
  private:
+  friend class Reducer;  // folds through the caches and the prescan below
+
   void append(const Event& event, std::string_view encoded);
   FoldResult fold(const Event& event, bool rebuilding);
   bool deps_met(const Event& event) const;

@@ -7,7 +7,6 @@
 #include <netlink/msg.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/vxlan.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -16,20 +15,12 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/log.h"
 
 namespace trellis::vxlan::internal {
 
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("vxlan")) return existing;
-    try {
-      return spdlog::stderr_color_mt("vxlan");
-    } catch (const spdlog::spdlog_ex&) {  // registered by another thread meanwhile
-      return spdlog::get("vxlan");
-    }
-  }();
-  return *logger;
-}
+// The shared component logger (common/log.h): one format and level for the process.
+spdlog::logger& log() { return trellis::log("vxlan"); }
 
 osl::NlAddrPtr to_nl_addr(Ipv4Address ip) {
   const uint32_t net = htonl(ip.value);

@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "node/api_client.h"
+#include "node/api/client.h"
 
 extern char** environ;
 

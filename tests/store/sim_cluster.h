@@ -14,21 +14,9 @@
 #include "bitseq/sequence.h"
 #include "ipam/ip.h"
 #include "store/store.h"
-#include "tests/common/temp_dir.h"
+#include "tests/store/test_support.h"
 
 namespace trellis::store::testing {
-
-// A temporary directory removed on destruction.
-using test_support::TempDir;
-
-inline Options test_options(NodeId id, bool durable = false) {
-  Options o;
-  o.node_id = id;
-  o.node_name = "node-" + std::to_string(id);
-  o.durable = durable;
-  o.wall_clock_ms = [] { return int64_t{1700000000000}; };
-  return o;
-}
 
 // Copies every event `to` lacks from `from` (anti-entropy, all origins).
 inline void sync(Store& from, Store& to) {

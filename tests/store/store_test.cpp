@@ -11,44 +11,22 @@
 #include <atomic>
 #include <thread>
 
-#include "tests/store/sim_cluster.h"
+#include "tests/store/test_support.h"
 
 namespace trellis::store {
 namespace {
 
-using testing::TempDir;
+using testing::endpoint;
+using testing::network;
+using testing::sandbox;
 using testing::test_options;
 
 constexpr NodeId kA = 0xa1;
 constexpr NodeId kB = 0xb2;
 constexpr NodeId kC = 0xc3;
 
-NetworkCreated network(const std::string& id, const std::string& name, const std::string& subnet,
-                       bool cluster = true) {
-  NetworkCreated n;
-  n.id = id;
-  n.name = name;
-  n.driver = cluster ? "overlay" : "bridge";
-  n.cluster_scope = cluster;
-  auto prefix = ipam::Prefix::parse(subnet);
-  n.ipam_result.pools.push_back({subnet, prefix.address_at(1).to_string()});
-  return n;
-}
-
-EndpointSpec endpoint(const std::string& id, const std::string& net, const std::string& addr,
-                      NodeId owner = 0) {
-  return EndpointSpec{id, net, id, "02:42:00:00:00:01", {addr}, {}, {}, owner};
-}
-
 // A fresh store per node; events move by copying logs.
-struct Fixture : ::testing::Test {
-  TempDir dir;
-  Store open(NodeId id, const std::string& name = "") {
-    return Store::open(dir.sub(name.empty() ? format_node_id(id) : name), test_options(id));
-  }
-};
-
-using StoreTest = Fixture;
+using StoreTest = testing::StoreFixture;
 
 TEST_F(StoreTest, AppendLocalAssignsSeqLamportAndDeps) {
   Store a = open(kA);
@@ -73,8 +51,7 @@ TEST_F(StoreTest, DuplicatesAreIgnoredAndGapsHeldUntilFilled) {
   Store a = open(kA);
   std::vector<Event> events;
   for (int i = 0; i < 5; ++i) {
-    events.push_back(
-        a.append_local(SandboxCreated{"s" + std::to_string(i), "", "", "", {}, {}, {}, {}}));
+    events.push_back(a.append_local(sandbox("s" + std::to_string(i))));
   }
   Store b = open(kB);
   ChangeSet c = b.apply_remote({events[2], events[4]});
@@ -112,7 +89,7 @@ TEST_F(StoreTest, EventIsHeldUntilItsDependenciesAreApplied) {
 TEST_F(StoreTest, ImpossibleEventsFailTheBatchAndLeaveTheStoreUnchanged) {
   Store a = open(kA);
   Store b = open(kB);
-  Event good = a.append_local(SandboxCreated{"s1", "", "", "", {}, {}, {}, {}});
+  Event good = a.append_local(sandbox("s1"));
   const std::string before = b.state_digest();
   Event forged = good;
   forged.origin = kB;  // claims to be B's, which B never wrote
@@ -136,7 +113,7 @@ TEST_F(StoreTest, ImpossibleEventsFailTheBatchAndLeaveTheStoreUnchanged) {
   // The same (origin, seq) with different content after it was applied: equivocation.
   b.apply_remote({good});
   Event other = good;
-  other.body = SandboxCreated{"s-other", "", "", "", {}, {}, {}, {}};
+  other.body = sandbox("s-other");
   EXPECT_THROW(b.apply_remote({other}), InconsistentEventError);
   EXPECT_EQ(b.counts().events, 1u);
 }
@@ -221,7 +198,7 @@ TEST_F(StoreTest, RemovingANodeDropsItsEndpointsHandsOverItsRangesAndIgnoresItsL
   Event don = a.append_local(RangeDonated{network_space_key("n1", 0), kB, 100, 150});
   b.apply_remote({net, don});
   Event ep = b.append_local(EndpointCreated{endpoint("e1", "n1", "10.1.0.100/24")});
-  Event sb = b.append_local(SandboxCreated{"s1", "", "", "", {}, {}, {}, {}});
+  Event sb = b.append_local(sandbox("s1"));
   a.apply_remote({ep, sb});
   Event late = b.append_local(EndpointCreated{endpoint("e2", "n1", "10.1.0.101/24")});
   Event rm = a.append_local(NodeRemoved{kB, 0});
@@ -269,7 +246,7 @@ TEST_F(StoreTest, CompactionKeepsTheLatestEventPerResourceAndStateIsUnchanged) {
     if (a.read().sandbox(id)) {
       a.append_local(SandboxRemoved{id});
     } else {
-      a.append_local(SandboxCreated{id, "", "", "", {}, {}, {}, {}});
+      a.append_local(sandbox(id));
     }
   }
   a.append_local(network("n1", "web", "10.1.0.0/24"));
@@ -298,16 +275,16 @@ TEST_F(StoreTest, CompactionKeepsTheLatestEventPerResourceAndStateIsUnchanged) {
   EXPECT_EQ(b.version_vector(), a.version_vector());
   EXPECT_THROW(b.install_snapshot(snap.version_vector(), events), ConflictError);
   // And it continues normally from there.
-  Event next = a.append_local(SandboxCreated{"later", "", "", "", {}, {}, {}, {}});
+  Event next = a.append_local(sandbox("later"));
   b.apply_remote({next});
   EXPECT_EQ(b.state_digest(), a.state_digest());
 }
 
 TEST_F(StoreTest, TombstonesAboveTheStableVectorAreKept) {
   Store a = open(kA);
-  a.append_local(SandboxCreated{"s1", "", "", "", {}, {}, {}, {}});
+  a.append_local(sandbox("s1"));
   a.append_local(SandboxRemoved{"s1"});
-  a.append_local(SandboxCreated{"s2", "", "", "", {}, {}, {}, {}});
+  a.append_local(sandbox("s2"));
   a.append_local(SandboxRemoved{"s2"});
   a.compact({{kA, 2}});
   EXPECT_EQ(a.counts().events, 2u);
@@ -378,7 +355,7 @@ TEST_F(StoreTest, TheMapGrowsWhenFullAndFailsCleanlyAtItsMaximum) {
   Store b = Store::open(dir.sub("full"), small);
   EXPECT_THROW(b.append_local(bodies), MapFullError);
   EXPECT_TRUE(b.version_vector().empty());
-  b.append_local(SandboxCreated{"fits", "", "", "", {}, {}, {}, {}});
+  b.append_local(sandbox("fits"));
   EXPECT_EQ(b.counts().sandboxes, 1u);
 }
 

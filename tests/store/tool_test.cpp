@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "tests/store/sim_cluster.h"
+#include "tests/store/test_support.h"
 
 namespace trellis::store {
 namespace {
@@ -20,14 +20,8 @@ TEST(TrellisStoreTool, PrintsHeadsCountsLogAndStateAsJson) {
   std::string digest;
   {
     Store s = Store::open(path, testing::test_options(0xabc));
-    NetworkCreated n;
-    n.id = "n1";
-    n.name = "web";
-    n.driver = "bridge";
-    n.ipam_result.pools.push_back({"10.9.0.0/24", "10.9.0.1"});
-    s.append_local(n);
-    s.append_local(EndpointCreated{
-        EndpointSpec{"e1", "n1", "web-1", "02:00:00:00:00:01", {"10.9.0.2/24"}, {}, {}, 0}});
+    s.append_local(testing::network("n1", "web", "10.9.0.0/24", /*cluster=*/false));
+    s.append_local(EndpointCreated{testing::endpoint("e1", "n1", "10.9.0.2/24")});
     digest = s.state_digest();
   }
   auto [rc, out] = run(path + " --format json heads");

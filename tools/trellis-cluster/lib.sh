@@ -56,7 +56,7 @@ trlc_bins() {
   TRELLISD=${1:-${TRELLISD:-}}
   TRELLIS=${2:-${TRELLIS:-}}
   if [ -z "$TRELLISD" ]; then
-    for c in "$here/../../node/trellisd" "$here/../../build/release/node/trellisd"; do
+    for c in "$here/../../node/daemon/trellisd" "$here/../../build/release/node/daemon/trellisd"; do
       [ -x "$c" ] && TRELLISD=$(readlink -f "$c") && break
     done
   fi

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/error.h"
-#include "node/api_client.h"
+#include "node/api/client.h"
 #include "tools/trellis-ovrouter/router.h"
 
 int main(int argc, char** argv) {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "common/error.h"
-#include "node/api_client.h"
+#include "node/api/client.h"
 #include "osl/container_interface.h"
 #include "osl/links.h"
 #include "osl/netlink.h"

@@ -5,8 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <iostream>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "store/store.h"
 
@@ -195,24 +199,134 @@ json state_json(const Store& s) {
           {"spaces", spaces}};
 }
 
+void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+void print_heads(const Store& s, bool as_json) {
+  json h = heads_json(s);
+  if (as_json) return print_json(h);
+  for (const auto& e : h) {
+    std::cout << e["origin"].get<std::string>() << "  head " << e["head"] << "  compacted through "
+              << e["compacted_through"] << "\n";
+  }
+}
+
+void print_counts(const Store& s, bool as_json) {
+  json c = counts_json(s);
+  if (as_json) return print_json(c);
+  for (const auto& [k, v] : c.items()) std::cout << k << " " << v << "\n";
+}
+
+// Which events `log` prints.
+struct LogFilter {
+  std::string origin;  // hex node id; empty: every origin
+  uint64_t after = 0;
+  size_t limit = SIZE_MAX;  // per origin
+};
+
+void print_log(const Store& s, const LogFilter& filter, bool as_json) {
+  std::vector<NodeId> origins;
+  if (!filter.origin.empty()) {
+    origins.push_back(parse_node_id(filter.origin));
+  } else {
+    for (const auto& [o, h] : s.version_vector()) origins.push_back(o);
+  }
+  json all = json::array();
+  for (NodeId o : origins) {
+    // Below the floor the events are compacted away; events_after would refuse to start there.
+    const uint64_t floor = s.compacted_floors()[o];
+    for (const auto& e : s.events_after(o, std::max(filter.after, floor), filter.limit)) {
+      if (as_json) {
+        all.push_back(event_json(e));
+      } else {
+        std::cout << format_node_id(e.origin) << ":" << e.seq << "  L" << e.lamport << "  "
+                  << body_type_name(e.body) << "  " << body_text(e.body) << "\n";
+      }
+    }
+  }
+  if (as_json) print_json(all);
+}
+
+void print_state(const Store& s, bool as_json) {
+  json st = state_json(s);
+  if (as_json) return print_json(st);
+  for (const auto& n : st["networks"]) {
+    std::cout << "network " << n["id"].get<std::string>() << " " << n["name"].get<std::string>()
+              << " " << n["driver"].get<std::string>() << " owner " << n["owner"].get<std::string>()
+              << (n["name_conflict"].get<bool>() ? " (name conflict)" : "") << "\n";
+  }
+  for (const auto& e : st["endpoints"]) {
+    std::cout << "endpoint " << e["id"].get<std::string>() << " on "
+              << e["network"].get<std::string>() << " " << e["addresses"].dump() << " owner "
+              << e["owner"].get<std::string>() << (e["orphaned"].get<bool>() ? " (orphaned)" : "")
+              << "\n";
+  }
+  for (const auto& sb : st["sandboxes"]) {
+    std::cout << "sandbox " << sb["id"].get<std::string>() << " owner "
+              << sb["owner"].get<std::string>() << " endpoints " << sb["endpoints"].dump() << "\n";
+  }
+  for (const auto& n : st["nodes"]) {
+    std::cout << "node " << n["id"].get<std::string>() << " " << n["name"].get<std::string>() << " "
+              << n["status"].get<std::string>() << "\n";
+  }
+  for (const auto& sp : st["spaces"]) {
+    std::cout << "space " << sp["key"].get<std::string>() << " ranges " << sp["ranges"].size()
+              << " free " << sp["free"].dump() << "\n";
+  }
+}
+
+void print_digest(const Store& s, bool as_json) {
+  if (as_json) return print_json(json{{"digest", s.state_digest()}});
+  std::cout << s.state_digest() << "\n";
+}
+
+void print_rejections(const Store& s, bool as_json) {
+  json out = json::array();
+  for (const auto& r : s.rejections(SIZE_MAX)) {
+    out.push_back({{"event", id_json(r.event)}, {"type", r.body_type}, {"reason", r.reason}});
+  }
+  if (as_json) return print_json(out);
+  for (const auto& r : out)
+    std::cout << r["event"]["origin"].get<std::string>() << ":" << r["event"]["seq"] << " "
+              << r["type"].get<std::string>() << ": " << r["reason"].get<std::string>() << "\n";
+}
+
+// Without a subcommand: identity, heads, counts and digest.
+void print_summary(const Store& s, bool as_json) {
+  const NodeIdentity id = s.identity();
+  json summary = {
+      {"node", {{"id", format_node_id(id.id)}, {"name", id.name}, {"cluster_id", id.cluster_id}}},
+      {"schema", kStoreSchemaVersion},
+      {"lamport", s.lamport()},
+      {"heads", heads_json(s)},
+      {"counts", counts_json(s)},
+      {"digest", s.state_digest()}};
+  if (as_json) return print_json(summary);
+  std::cout << "node " << format_node_id(id.id) << " (" << id.name << ") cluster " << id.cluster_id
+            << "\nlamport " << s.lamport() << "\ndigest " << s.state_digest() << "\n";
+  for (const auto& h : summary["heads"]) {
+    std::cout << "head " << h["origin"].get<std::string>() << " " << h["head"] << "\n";
+  }
+  for (const auto& [k, v] : summary["counts"].items()) std::cout << k << " " << v << "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"trellis-store: inspect a Trellis event store directory (read-only)"};
   std::string dir;
   std::string format = "text";
-  app.add_option("dir", dir, "store directory (trellisd's <data-dir>/store)")->required();
+  // The daemon opens its store in the data directory itself (data.mdb beside trellisd.lock).
+  app.add_option("dir", dir, "store directory: trellisd's --data-dir (default /var/lib/trellis)")
+      ->required();
   app.add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.require_subcommand(0, 1);
   auto* heads = app.add_subcommand("heads", "per-origin heads and compaction floors");
   auto* counts = app.add_subcommand("counts", "entries per table and map usage");
   auto* log = app.add_subcommand("log", "the decoded log, by origin and seq");
-  std::string origin_text;
-  uint64_t after = 0;
-  size_t limit = SIZE_MAX;
-  log->add_option("--origin", origin_text, "only this origin (hex node id)");
-  log->add_option("--after", after, "only events with seq greater than this");
-  log->add_option("--limit", limit, "at most this many events per origin");
+  LogFilter filter;
+  log->add_option("--origin", filter.origin, "only this origin (hex node id)");
+  log->add_option("--after", filter.after, "only events with seq greater than this");
+  log->add_option("--limit", filter.limit, "at most this many events per origin");
   auto* state = app.add_subcommand("state", "networks, endpoints, sandboxes, nodes, spaces");
   auto* digest = app.add_subcommand("digest", "the state digest");
   auto* rejected = app.add_subcommand("rejections", "events the reducer rejected");
@@ -223,115 +337,21 @@ int main(int argc, char** argv) {
     Options options;
     options.read_only = true;
     options.create_if_missing = false;
-    Store s = Store::open(dir, options);
-    const NodeIdentity id = s.identity();
+    const Store s = Store::open(dir, options);
     if (heads->parsed()) {
-      json h = heads_json(s);
-      if (as_json) {
-        std::cout << h.dump(2) << "\n";
-      } else {
-        for (const auto& e : h) {
-          std::cout << e["origin"].get<std::string>() << "  head " << e["head"]
-                    << "  compacted through " << e["compacted_through"] << "\n";
-        }
-      }
+      print_heads(s, as_json);
     } else if (counts->parsed()) {
-      json c = counts_json(s);
-      if (as_json) {
-        std::cout << c.dump(2) << "\n";
-      } else {
-        for (const auto& [k, v] : c.items()) std::cout << k << " " << v << "\n";
-      }
+      print_counts(s, as_json);
     } else if (log->parsed()) {
-      std::vector<NodeId> origins;
-      if (!origin_text.empty()) {
-        origins.push_back(parse_node_id(origin_text));
-      } else {
-        for (const auto& [o, h] : s.version_vector()) origins.push_back(o);
-      }
-      json all = json::array();
-      for (NodeId o : origins) {
-        const uint64_t floor = s.compacted_floors()[o];
-        for (const auto& e : s.events_after(o, std::max(after, floor), limit)) {
-          if (as_json) {
-            all.push_back(event_json(e));
-          } else {
-            std::cout << format_node_id(e.origin) << ":" << e.seq << "  L" << e.lamport << "  "
-                      << body_type_name(e.body) << "  " << body_text(e.body) << "\n";
-          }
-        }
-      }
-      if (as_json) std::cout << all.dump(2) << "\n";
+      print_log(s, filter, as_json);
     } else if (state->parsed()) {
-      json st = state_json(s);
-      if (as_json) {
-        std::cout << st.dump(2) << "\n";
-      } else {
-        for (const auto& n : st["networks"]) {
-          std::cout << "network " << n["id"].get<std::string>() << " "
-                    << n["name"].get<std::string>() << " " << n["driver"].get<std::string>()
-                    << " owner " << n["owner"].get<std::string>()
-                    << (n["name_conflict"].get<bool>() ? " (name conflict)" : "") << "\n";
-        }
-        for (const auto& e : st["endpoints"]) {
-          std::cout << "endpoint " << e["id"].get<std::string>() << " on "
-                    << e["network"].get<std::string>() << " " << e["addresses"].dump() << " owner "
-                    << e["owner"].get<std::string>()
-                    << (e["orphaned"].get<bool>() ? " (orphaned)" : "") << "\n";
-        }
-        for (const auto& sb : st["sandboxes"]) {
-          std::cout << "sandbox " << sb["id"].get<std::string>() << " owner "
-                    << sb["owner"].get<std::string>() << " endpoints " << sb["endpoints"].dump()
-                    << "\n";
-        }
-        for (const auto& n : st["nodes"]) {
-          std::cout << "node " << n["id"].get<std::string>() << " " << n["name"].get<std::string>()
-                    << " " << n["status"].get<std::string>() << "\n";
-        }
-        for (const auto& sp : st["spaces"]) {
-          std::cout << "space " << sp["key"].get<std::string>() << " ranges " << sp["ranges"].size()
-                    << " free " << sp["free"].dump() << "\n";
-        }
-      }
+      print_state(s, as_json);
     } else if (digest->parsed()) {
-      if (as_json) {
-        std::cout << json{{"digest", s.state_digest()}}.dump(2) << "\n";
-      } else {
-        std::cout << s.state_digest() << "\n";
-      }
+      print_digest(s, as_json);
     } else if (rejected->parsed()) {
-      json out = json::array();
-      for (const auto& r : s.rejections(SIZE_MAX)) {
-        out.push_back({{"event", id_json(r.event)}, {"type", r.body_type}, {"reason", r.reason}});
-      }
-      if (as_json) {
-        std::cout << out.dump(2) << "\n";
-      } else {
-        for (const auto& r : out)
-          std::cout << r["event"]["origin"].get<std::string>() << ":" << r["event"]["seq"] << " "
-                    << r["type"].get<std::string>() << ": " << r["reason"].get<std::string>()
-                    << "\n";
-      }
+      print_rejections(s, as_json);
     } else {
-      json summary = {
-          {"node",
-           {{"id", format_node_id(id.id)}, {"name", id.name}, {"cluster_id", id.cluster_id}}},
-          {"schema", kStoreSchemaVersion},
-          {"lamport", s.lamport()},
-          {"heads", heads_json(s)},
-          {"counts", counts_json(s)},
-          {"digest", s.state_digest()}};
-      if (as_json) {
-        std::cout << summary.dump(2) << "\n";
-      } else {
-        std::cout << "node " << format_node_id(id.id) << " (" << id.name << ") cluster "
-                  << id.cluster_id << "\nlamport " << s.lamport() << "\ndigest " << s.state_digest()
-                  << "\n";
-        for (const auto& h : summary["heads"]) {
-          std::cout << "head " << h["origin"].get<std::string>() << " " << h["head"] << "\n";
-        }
-        for (const auto& [k, v] : summary["counts"].items()) std::cout << k << " " << v << "\n";
-      }
+      print_summary(s, as_json);
     }
   } catch (const trellis::Error& e) {
     std::cerr << "trellis-store: " << e.what() << "\n";

@@ -1,6 +1,6 @@
-// trellis: the command-line client of trellisd (DESIGN sec. 9). Talks to the daemon's HTTP
-// API on its Unix socket; `run` and `exec` also start processes inside sandboxes
-// (tools/trellis/container.h). Exit status 0 on success; on failure a one-line error on
+// trellis: the command-line client of trellisd (docs/operations.md "Flags and config file"). Talks
+// to the daemon's HTTP API on its Unix socket; `run` and `exec` also start processes inside
+// sandboxes (tools/trellis/container.h). Exit status 0 on success; on failure a one-line error on
 // stderr and status 1 (125 for `run`/`exec` when Trellis itself fails, as Docker does;
 // otherwise the command's own status).
 
@@ -11,13 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
 #include "common/error.h"
-#include "node/api_client.h"
+#include "node/api/client.h"
 #include "tools/trellis/container.h"
 
 namespace trellis::cli {
@@ -541,6 +542,317 @@ int not_implemented(const std::string& what) {
   return 1;
 }
 
+// The command tree of trellis. CLI11 runs a command's callback while it is still parsing, so a
+// callback only chooses the handler; run_parsed() calls it once the whole line has parsed and
+// passed its checks, so a bad line never half-runs a command. The callbacks hold `this`:
+// keep a Commands alive while the CLI::App it was added to parses.
+class Commands {
+ public:
+  // `command`: the words after the first "--", the command of run and exec.
+  explicit Commands(std::vector<std::string> command) : command_(std::move(command)) {}
+  Commands(const Commands&) = delete;
+  Commands& operator=(const Commands&) = delete;
+
+  // Adds the global options and every command, in the order --help lists them.
+  void add_to(CLI::App& app) {
+    add_global_options(app);
+    add_network_commands(app);
+    add_endpoint_commands(app);
+    add_sandbox_commands(app);
+    add_container_commands(app);
+    add_info_command(app);
+    add_cluster_commands(app);
+    add_node_commands(app);
+    add_events_command(app);
+  }
+
+  // Runs the command `app` parsed; returns the exit status.
+  int run_parsed(const CLI::App& app) {
+    if (!pending_.empty()) return not_implemented(pending_);
+    const bool container_cmd =
+        !app.get_subcommands().empty() && (app.get_subcommands()[0]->get_name() == "run" ||
+                                           app.get_subcommands()[0]->get_name() == "exec");
+    if (!command_.empty() && !container_cmd) {
+      std::fprintf(stderr, "trellis: unexpected arguments after --\n");
+      return 2;
+    }
+    try {
+      return action_ ? action_() : 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "trellis: %s\n", e.what());
+      return container_cmd ? 125 : 1;
+    }
+  }
+
+ private:
+  void add_global_options(CLI::App& app) {
+    app.add_option(
+        "-H,--host", o_.host,
+        "Daemon socket, unix://PATH (default $TRELLIS_HOST or " + std::string(kDefaultHost) + ")");
+    app.require_subcommand(1);
+    app.fallthrough();
+    app.footer(
+        "Examples:\n"
+        "  trellis network create --subnet 10.1.0.0/24 web\n"
+        "  trellis run -d --name alice --network web -- sleep 600\n"
+        "  trellis run -d --name bob --network web -p 8080:80 -- python3 -m http.server 80\n"
+        "  trellis exec alice -- ping -c 1 10.1.0.3\n"
+        "  trellis endpoint ls --format json\n"
+        "  trellis rm alice bob && trellis network rm web\n"
+        "  trellis network create -d overlay --egress front   (multi-host; needs clustering)\n"
+        "  trellis node ls\n"
+        "\n"
+        "Every listing and inspect prints a table (default) or JSON with --format json.\n"
+        "Environment: TRELLIS_HOST=unix://PATH selects the daemon when -H is not given.\n"
+        "Run 'trellis COMMAND --help' for a command's options.");
+  }
+
+  // ---- flags shared by several commands ----
+
+  void add_format_flags(CLI::App* c, bool quiet) {
+    c->add_option("--format", o_.format, "Output: table (default) or json")
+        ->check(CLI::IsMember({"table", "json"}));
+    if (quiet) c->add_flag("-q,--quiet", o_.quiet, "Print ids only");
+  }
+  void add_sandbox_flags(CLI::App* c) {
+    c->add_option("--hostname", o_.hostname, "Host name (default: the name)");
+    c->add_option("--domain", o_.domain, "Domain name");
+    c->add_option("--dns", o_.dns, "DNS server (repeatable)")->allow_extra_args(false);
+    c->add_option("--dns-search", o_.dns_search, "DNS search domain (repeatable)")
+        ->allow_extra_args(false);
+    c->add_option("--dns-option", o_.dns_options, "resolv.conf option (repeatable)")
+        ->allow_extra_args(false);
+    c->add_option("--add-host", o_.add_hosts, "Extra /etc/hosts entry NAME:IP (repeatable)")
+        ->allow_extra_args(false);
+  }
+  void add_endpoint_flags(CLI::App* c) {
+    c->add_option("--ip", o_.ip, "IPv4 address (default: the first free one)");
+    c->add_option("--mac", o_.mac, "MAC address (default: derived from the address)");
+    c->add_option("--alias", o_.aliases, "Alias (repeatable)")->allow_extra_args(false);
+    c->add_option("-p,--publish", o_.publish,
+                  "Publish a port [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (repeatable)")
+        ->allow_extra_args(false);
+  }
+
+  // The handler of `c`, chosen when `c` is parsed.
+  void on_parsed(CLI::App* c, std::function<int()> handler) {
+    c->callback([this, handler = std::move(handler)] { action_ = handler; });
+  }
+
+  // ---- commands ----
+
+  void add_network_commands(CLI::App& app) {
+    auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);
+    auto* c = network->add_subcommand("create", "Create a network");
+    c->add_option("-d,--driver", o_.driver,
+                  "Driver: bridge (default), overlay (multi-host; needs clustering), host or null");
+    c->add_option("--subnet", o_.subnet,
+                  "Subnet in CIDR form (default: a free private /16; overlay: a /24 of "
+                  "10.0.0.0/8)");
+    c->add_option("--ip-range", o_.ip_range, "Allocate container addresses from this range");
+    c->add_option("--gateway", o_.gateway, "Gateway address (default: the first host)");
+    c->add_option("--aux-address", o_.aux, "Address to keep from containers NAME=IP (repeatable)")
+        ->allow_extra_args(false);
+    c->add_flag("--internal", o_.internal, "No route out, no NAT, no published ports");
+    c->add_flag("--attachable", o_.attachable, "Recorded for compatibility");
+    c->add_flag("--ipv6", o_.ipv6, "Enable IPv6 (not implemented yet)");
+    c->add_option("--mtu", o_.mtu, "MTU of the bridge and its interfaces");
+    c->add_option("-o,--opt", o_.opts,
+                  "Driver option KEY=VALUE: bridge icc, masquerade, host_ip, mtu; overlay vni, "
+                  "mtu, egress")
+        ->allow_extra_args(false);
+    c->add_flag("--egress", o_.egress,
+                "Overlay: containers also get an interface on the host's NAT bridge to reach "
+                "outside the cluster (= -o egress=true)");
+    c->add_option("--label", o_.labels, "Label KEY=VALUE (repeatable)")->allow_extra_args(false);
+    c->add_option("name", o_.object, "Network name")->required();
+    on_parsed(c, [this] { return cli_.network_create(); });
+
+    auto* ls = network->add_subcommand("ls", "List networks");
+    ls->alias("list");
+    add_format_flags(ls, true);
+    ls->add_flag("-a,--all", o_.all, "Include other nodes' local networks");
+    on_parsed(ls, [this] { return cli_.network_ls(); });
+
+    auto* in = network->add_subcommand("inspect", "Show networks in detail");
+    add_format_flags(in, false);
+    in->add_option("name", o_.names, "Network name or id")->required();
+    on_parsed(in, [this] { return cli_.inspect("networks"); });
+
+    auto* rm = network->add_subcommand("rm", "Remove networks (they must have no endpoints)");
+    rm->alias("remove");
+    rm->add_option("name", o_.names, "Network name or id")->required();
+    on_parsed(rm, [this] { return cli_.remove("networks"); });
+  }
+
+  void add_endpoint_commands(CLI::App& app) {
+    auto* endpoint = app.add_subcommand("endpoint", "Manage endpoints")->require_subcommand(1);
+    auto* c = endpoint->add_subcommand("create", "Create an endpoint on a network");
+    c->add_option("--network", o_.network, "Network name or id")->required();
+    add_endpoint_flags(c);
+    c->add_option("name", o_.object, "Endpoint name")->required();
+    on_parsed(c, [this] { return cli_.endpoint_create(); });
+
+    auto* ls = endpoint->add_subcommand("ls", "List endpoints");
+    ls->alias("list");
+    add_format_flags(ls, true);
+    ls->add_option("--network", o_.network, "Only this network's endpoints");
+    on_parsed(ls, [this] { return cli_.endpoint_ls(); });
+
+    auto* in = endpoint->add_subcommand("inspect", "Show endpoints in detail");
+    add_format_flags(in, false);
+    in->add_option("--network", o_.network, "The network (when the name is used on several)");
+    in->add_option("name", o_.names, "Endpoint name or id")->required();
+    on_parsed(in, [this] { return cli_.inspect("endpoints", cli_.net_query()); });
+
+    auto* rm = endpoint->add_subcommand("rm", "Remove endpoints");
+    rm->alias("remove");
+    rm->add_flag("-f,--force", o_.force, "Leave the sandbox first if joined");
+    rm->add_option("--network", o_.network, "The network (when the name is used on several)");
+    rm->add_option("name", o_.names, "Endpoint name or id")->required();
+    on_parsed(rm, [this] {
+      std::string q = cli_.net_query();
+      if (o_.force) q += (q.empty() ? "?" : "&") + std::string("force=1");
+      return cli_.remove("endpoints", q);
+    });
+
+    auto* join = endpoint->add_subcommand("join", "Attach an endpoint to a sandbox");
+    join->add_option("--network", o_.network, "The endpoint's network");
+    join->add_option("endpoint", o_.object, "Endpoint name or id")->required();
+    join->add_option("sandbox", o_.sandbox, "Sandbox name or id")->required();
+    on_parsed(join, [this] { return cli_.endpoint_join(true); });
+
+    auto* leave = endpoint->add_subcommand("leave", "Detach an endpoint from its sandbox");
+    leave->add_option("--network", o_.network, "The endpoint's network");
+    leave->add_option("endpoint", o_.object, "Endpoint name or id")->required();
+    leave->add_option("sandbox", o_.sandbox, "Sandbox name or id (checked if given)");
+    on_parsed(leave, [this] { return cli_.endpoint_join(false); });
+  }
+
+  void add_sandbox_commands(CLI::App& app) {
+    auto* sandbox = app.add_subcommand("sandbox", "Manage sandboxes")->require_subcommand(1);
+    auto* c = sandbox->add_subcommand("create", "Create a sandbox (a network namespace)");
+    add_sandbox_flags(c);
+    c->add_option("name", o_.object, "Sandbox name")->required();
+    on_parsed(c, [this] { return cli_.sandbox_create(); });
+
+    auto* ls = sandbox->add_subcommand("ls", "List sandboxes");
+    ls->alias("list");
+    add_format_flags(ls, true);
+    on_parsed(ls, [this] { return cli_.sandbox_ls(); });
+
+    auto* in = sandbox->add_subcommand("inspect", "Show sandboxes in detail");
+    add_format_flags(in, false);
+    in->add_option("name", o_.names, "Sandbox name or id")->required();
+    on_parsed(in, [this] { return cli_.inspect("sandboxes"); });
+
+    auto* rm = sandbox->add_subcommand("rm", "Remove sandboxes with their endpoints");
+    rm->alias("remove");
+    rm->add_option("name", o_.names, "Sandbox name or id")->required();
+    on_parsed(rm, [this] { return cli_.remove("sandboxes"); });
+  }
+
+  // run, exec and rm: sandboxes with processes in them.
+  void add_container_commands(CLI::App& app) {
+    auto* run = app.add_subcommand(
+        "run",
+        "Create a sandbox, attach it to networks and run a command in it: run [OPTIONS] -- CMD...");
+    run->add_option("--name", o_.name, "Container (sandbox and endpoint) name");
+    run->add_option("--network", o_.networks,
+                    "Network to attach (repeatable; the first gets -p, --ip)")
+        ->allow_extra_args(false);
+    add_endpoint_flags(run);
+    add_sandbox_flags(run);
+    run->add_flag("-d,--detach", o_.detach,
+                  "Run in the background (output to the sandbox's output.log)");
+    run->add_flag("--rm", o_.remove, "Remove the container when the command exits");
+    run->prefix_command();
+    run->footer(
+        "The command runs in the sandbox's network namespace, with the sandbox's generated\n"
+        "hosts, resolv.conf and hostname over /etc. Exit status: the command's own; 125 when\n"
+        "Trellis fails, 126/127 when the command cannot be run or is not found.\n"
+        "Example: trellis run --rm --network web -p 8080:80/tcp -- python3 -m http.server 80");
+    run->callback([this, run] {
+      take_command(run);
+      action_ = [this] { return cli_.run(); };
+    });
+
+    auto* exec = app.add_subcommand("exec", "Run a command in a container: exec NAME -- CMD...");
+    exec->add_flag("-d,--detach", o_.detach, "Run in the background");
+    exec->add_option("name", o_.object, "Container (sandbox) name or id")->required();
+    exec->prefix_command();
+    exec->footer(
+        "Exit status: the command's own; 125 when Trellis fails.\n"
+        "Example: trellis exec alice -- ip -o addr");
+    exec->callback([this, exec] {
+      take_command(exec);
+      action_ = [this] { return cli_.exec(); };
+    });
+
+    auto* rm = app.add_subcommand("rm", "Kill a container's processes and remove it");
+    rm->add_option("name", o_.names, "Container (sandbox) name or id")->required();
+    on_parsed(rm, [this] { return cli_.rm(); });
+  }
+
+  // The command of run/exec: the words the prefix command left unparsed, then those after "--".
+  void take_command(const CLI::App* c) {
+    for (const auto& r : c->remaining()) o_.command.push_back(r);
+    o_.command.insert(o_.command.end(), command_.begin(), command_.end());
+  }
+
+  void add_info_command(CLI::App& app) {
+    auto* info = app.add_subcommand("info", "Show the daemon's identity and counts");
+    add_format_flags(info, false);
+    on_parsed(info, [this] { return cli_.info(); });
+  }
+
+  void add_cluster_commands(CLI::App& app) {
+    auto* cluster = app.add_subcommand("cluster", "Cluster membership and replicated log");
+    auto* members =
+        cluster->add_subcommand("members", "List cluster members as this node sees them");
+    add_format_flags(members, false);
+    on_parsed(members, [this] { return cli_.cluster_members(); });
+    auto* log = cluster->add_subcommand(
+        "log", "Show this node's version vector: each origin's applied head and compaction floor");
+    add_format_flags(log, false);
+    on_parsed(log, [this] { return cli_.cluster_log(); });
+    cluster->require_subcommand(1);
+  }
+
+  void add_node_commands(CLI::App& app) {
+    auto* node = app.add_subcommand("node", "Cluster nodes and the space they own");
+    auto* ls = node->add_subcommand(
+        "ls", "List cluster nodes and the space each owns (VNIs, subnets, addresses; owned/free)");
+    ls->alias("list");
+    add_format_flags(ls, true);
+    on_parsed(ls, [this] { return cli_.node_ls(); });
+    auto* rm = node->add_subcommand(
+        "rm", "Remove nodes gone for good (refused while a node is alive or suspect)");
+    rm->alias("remove");
+    rm->add_option("node", o_.names, "Node name or id")->required();
+    rm->footer(
+        "The removed node's endpoints and sandboxes are dropped on every node and its address,\n"
+        "VNI and subnet ranges pass to this node, so they can be used again.\n"
+        "A removed node can no longer author changes with its old data directory; bring the\n"
+        "machine back only with a fresh --data-dir (as a new node). Use it for machines that\n"
+        "are gone (a dead disk, a decommissioned host).");
+    on_parsed(rm, [this] { return cli_.remove("nodes"); });
+    node->require_subcommand(1);
+  }
+
+  void add_events_command(CLI::App& app) {
+    app.add_subcommand("events", "Stream events (not implemented yet)")->callback([this] {
+      pending_ = "events";
+    });
+  }
+
+  Options o_;
+  Cli cli_{o_};
+  std::vector<std::string> command_;
+  std::function<int()> action_;  // the parsed command's handler
+  std::string pending_;          // the parsed command, when it is not implemented yet
+};
+
 }  // namespace
 
 int main_impl(int argc, char** argv) {
@@ -555,245 +867,12 @@ int main_impl(int argc, char** argv) {
     }
   }
 
-  Options o;
   CLI::App app{
       "trellis: the command-line client of trellisd (networks, endpoints, sandboxes and\n"
       "process containers). Talks to the daemon's API socket.",
       "trellis"};
-  app.add_option(
-      "-H,--host", o.host,
-      "Daemon socket, unix://PATH (default $TRELLIS_HOST or " + std::string(kDefaultHost) + ")");
-  app.require_subcommand(1);
-  app.fallthrough();
-  app.footer(
-      "Examples:\n"
-      "  trellis network create --subnet 10.1.0.0/24 web\n"
-      "  trellis run -d --name alice --network web -- sleep 600\n"
-      "  trellis run -d --name bob --network web -p 8080:80 -- python3 -m http.server 80\n"
-      "  trellis exec alice -- ping -c 1 10.1.0.3\n"
-      "  trellis endpoint ls --format json\n"
-      "  trellis rm alice bob && trellis network rm web\n"
-      "  trellis network create -d overlay --egress front   (multi-host; needs clustering)\n"
-      "  trellis node ls\n"
-      "\n"
-      "Every listing and inspect prints a table (default) or JSON with --format json.\n"
-      "Environment: TRELLIS_HOST=unix://PATH selects the daemon when -H is not given.\n"
-      "Run 'trellis COMMAND --help' for a command's options.");
-  Cli cli(o);
-  std::function<int()> action;
-
-  auto add_format = [&](CLI::App* c, bool quiet) {
-    c->add_option("--format", o.format, "Output: table (default) or json")
-        ->check(CLI::IsMember({"table", "json"}));
-    if (quiet) c->add_flag("-q,--quiet", o.quiet, "Print ids only");
-  };
-  auto add_sandbox_flags = [&](CLI::App* c) {
-    c->add_option("--hostname", o.hostname, "Host name (default: the name)");
-    c->add_option("--domain", o.domain, "Domain name");
-    c->add_option("--dns", o.dns, "DNS server (repeatable)")->allow_extra_args(false);
-    c->add_option("--dns-search", o.dns_search, "DNS search domain (repeatable)")
-        ->allow_extra_args(false);
-    c->add_option("--dns-option", o.dns_options, "resolv.conf option (repeatable)")
-        ->allow_extra_args(false);
-    c->add_option("--add-host", o.add_hosts, "Extra /etc/hosts entry NAME:IP (repeatable)")
-        ->allow_extra_args(false);
-  };
-  auto add_endpoint_flags = [&](CLI::App* c) {
-    c->add_option("--ip", o.ip, "IPv4 address (default: the first free one)");
-    c->add_option("--mac", o.mac, "MAC address (default: derived from the address)");
-    c->add_option("--alias", o.aliases, "Alias (repeatable)")->allow_extra_args(false);
-    c->add_option("-p,--publish", o.publish,
-                  "Publish a port [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (repeatable)")
-        ->allow_extra_args(false);
-  };
-
-  // network
-  auto* network = app.add_subcommand("network", "Manage networks")->require_subcommand(1);
-  {
-    auto* c = network->add_subcommand("create", "Create a network");
-    c->add_option("-d,--driver", o.driver,
-                  "Driver: bridge (default), overlay (multi-host; needs clustering), host or null");
-    c->add_option("--subnet", o.subnet,
-                  "Subnet in CIDR form (default: a free private /16; overlay: a /24 of "
-                  "10.0.0.0/8)");
-    c->add_option("--ip-range", o.ip_range, "Allocate container addresses from this range");
-    c->add_option("--gateway", o.gateway, "Gateway address (default: the first host)");
-    c->add_option("--aux-address", o.aux, "Address to keep from containers NAME=IP (repeatable)")
-        ->allow_extra_args(false);
-    c->add_flag("--internal", o.internal, "No route out, no NAT, no published ports");
-    c->add_flag("--attachable", o.attachable, "Recorded for compatibility");
-    c->add_flag("--ipv6", o.ipv6, "Enable IPv6 (not implemented yet)");
-    c->add_option("--mtu", o.mtu, "MTU of the bridge and its interfaces");
-    c->add_option("-o,--opt", o.opts,
-                  "Driver option KEY=VALUE: bridge icc, masquerade, host_ip, mtu; overlay vni, "
-                  "mtu, egress")
-        ->allow_extra_args(false);
-    c->add_flag("--egress", o.egress,
-                "Overlay: containers also get an interface on the host's NAT bridge to reach "
-                "outside the cluster (= -o egress=true)");
-    c->add_option("--label", o.labels, "Label KEY=VALUE (repeatable)")->allow_extra_args(false);
-    c->add_option("name", o.object, "Network name")->required();
-    c->callback([&] { action = [&] { return cli.network_create(); }; });
-    auto* ls = network->add_subcommand("ls", "List networks");
-    ls->alias("list");
-    add_format(ls, true);
-    ls->add_flag("-a,--all", o.all, "Include other nodes' local networks");
-    ls->callback([&] { action = [&] { return cli.network_ls(); }; });
-    auto* in = network->add_subcommand("inspect", "Show networks in detail");
-    add_format(in, false);
-    in->add_option("name", o.names, "Network name or id")->required();
-    in->callback([&] { action = [&] { return cli.inspect("networks"); }; });
-    auto* rm = network->add_subcommand("rm", "Remove networks (they must have no endpoints)");
-    rm->alias("remove");
-    rm->add_option("name", o.names, "Network name or id")->required();
-    rm->callback([&] { action = [&] { return cli.remove("networks"); }; });
-  }
-
-  // endpoint
-  auto* endpoint = app.add_subcommand("endpoint", "Manage endpoints")->require_subcommand(1);
-  {
-    auto* c = endpoint->add_subcommand("create", "Create an endpoint on a network");
-    c->add_option("--network", o.network, "Network name or id")->required();
-    add_endpoint_flags(c);
-    c->add_option("name", o.object, "Endpoint name")->required();
-    c->callback([&] { action = [&] { return cli.endpoint_create(); }; });
-    auto* ls = endpoint->add_subcommand("ls", "List endpoints");
-    ls->alias("list");
-    add_format(ls, true);
-    ls->add_option("--network", o.network, "Only this network's endpoints");
-    ls->callback([&] { action = [&] { return cli.endpoint_ls(); }; });
-    auto* in = endpoint->add_subcommand("inspect", "Show endpoints in detail");
-    add_format(in, false);
-    in->add_option("--network", o.network, "The network (when the name is used on several)");
-    in->add_option("name", o.names, "Endpoint name or id")->required();
-    in->callback([&] { action = [&] { return cli.inspect("endpoints", cli.net_query()); }; });
-    auto* rm = endpoint->add_subcommand("rm", "Remove endpoints");
-    rm->alias("remove");
-    rm->add_flag("-f,--force", o.force, "Leave the sandbox first if joined");
-    rm->add_option("--network", o.network, "The network (when the name is used on several)");
-    rm->add_option("name", o.names, "Endpoint name or id")->required();
-    rm->callback([&] {
-      action = [&] {
-        std::string q = cli.net_query();
-        if (o.force) q += (q.empty() ? "?" : "&") + std::string("force=1");
-        return cli.remove("endpoints", q);
-      };
-    });
-    auto* join = endpoint->add_subcommand("join", "Attach an endpoint to a sandbox");
-    join->add_option("--network", o.network, "The endpoint's network");
-    join->add_option("endpoint", o.object, "Endpoint name or id")->required();
-    join->add_option("sandbox", o.sandbox, "Sandbox name or id")->required();
-    join->callback([&] { action = [&] { return cli.endpoint_join(true); }; });
-    auto* leave = endpoint->add_subcommand("leave", "Detach an endpoint from its sandbox");
-    leave->add_option("--network", o.network, "The endpoint's network");
-    leave->add_option("endpoint", o.object, "Endpoint name or id")->required();
-    leave->add_option("sandbox", o.sandbox, "Sandbox name or id (checked if given)");
-    leave->callback([&] { action = [&] { return cli.endpoint_join(false); }; });
-  }
-
-  // sandbox
-  auto* sandbox = app.add_subcommand("sandbox", "Manage sandboxes")->require_subcommand(1);
-  {
-    auto* c = sandbox->add_subcommand("create", "Create a sandbox (a network namespace)");
-    add_sandbox_flags(c);
-    c->add_option("name", o.object, "Sandbox name")->required();
-    c->callback([&] { action = [&] { return cli.sandbox_create(); }; });
-    auto* ls = sandbox->add_subcommand("ls", "List sandboxes");
-    ls->alias("list");
-    add_format(ls, true);
-    ls->callback([&] { action = [&] { return cli.sandbox_ls(); }; });
-    auto* in = sandbox->add_subcommand("inspect", "Show sandboxes in detail");
-    add_format(in, false);
-    in->add_option("name", o.names, "Sandbox name or id")->required();
-    in->callback([&] { action = [&] { return cli.inspect("sandboxes"); }; });
-    auto* rm = sandbox->add_subcommand("rm", "Remove sandboxes with their endpoints");
-    rm->alias("remove");
-    rm->add_option("name", o.names, "Sandbox name or id")->required();
-    rm->callback([&] { action = [&] { return cli.remove("sandboxes"); }; });
-  }
-
-  // containers
-  {
-    auto* run = app.add_subcommand(
-        "run",
-        "Create a sandbox, attach it to networks and run a command in it: run [OPTIONS] -- CMD...");
-    run->add_option("--name", o.name, "Container (sandbox and endpoint) name");
-    run->add_option("--network", o.networks,
-                    "Network to attach (repeatable; the first gets -p, --ip)")
-        ->allow_extra_args(false);
-    add_endpoint_flags(run);
-    add_sandbox_flags(run);
-    run->add_flag("-d,--detach", o.detach,
-                  "Run in the background (output to the sandbox's output.log)");
-    run->add_flag("--rm", o.remove, "Remove the container when the command exits");
-    run->prefix_command();
-    run->footer(
-        "The command runs in the sandbox's network namespace, with the sandbox's generated\n"
-        "hosts, resolv.conf and hostname over /etc. Exit status: the command's own; 125 when\n"
-        "Trellis fails, 126/127 when the command cannot be run or is not found.\n"
-        "Example: trellis run --rm --network web -p 8080:80/tcp -- python3 -m http.server 80");
-    run->callback([&, run] {
-      for (const auto& r : run->remaining()) o.command.push_back(r);
-      o.command.insert(o.command.end(), command.begin(), command.end());
-      action = [&] { return cli.run(); };
-    });
-    auto* exec = app.add_subcommand("exec", "Run a command in a container: exec NAME -- CMD...");
-    exec->add_flag("-d,--detach", o.detach, "Run in the background");
-    exec->add_option("name", o.object, "Container (sandbox) name or id")->required();
-    exec->prefix_command();
-    exec->footer(
-        "Exit status: the command's own; 125 when Trellis fails.\n"
-        "Example: trellis exec alice -- ip -o addr");
-    exec->callback([&, exec] {
-      for (const auto& r : exec->remaining()) o.command.push_back(r);
-      o.command.insert(o.command.end(), command.begin(), command.end());
-      action = [&] { return cli.exec(); };
-    });
-    auto* rm = app.add_subcommand("rm", "Kill a container's processes and remove it");
-    rm->add_option("name", o.names, "Container (sandbox) name or id")->required();
-    rm->callback([&] { action = [&] { return cli.rm(); }; });
-    auto* info = app.add_subcommand("info", "Show the daemon's identity and counts");
-    add_format(info, false);
-    info->callback([&] { action = [&] { return cli.info(); }; });
-  }
-
-  auto* cluster = app.add_subcommand("cluster", "Cluster membership and replicated log");
-  {
-    auto* members =
-        cluster->add_subcommand("members", "List cluster members as this node sees them");
-    add_format(members, false);
-    members->callback([&] { action = [&] { return cli.cluster_members(); }; });
-    auto* lg = cluster->add_subcommand(
-        "log", "Show this node's version vector: each origin's applied head and compaction floor");
-    add_format(lg, false);
-    lg->callback([&] { action = [&] { return cli.cluster_log(); }; });
-  }
-  cluster->require_subcommand(1);
-  auto* nodecmd = app.add_subcommand("node", "Cluster nodes and the space they own");
-  {
-    auto* ls = nodecmd->add_subcommand(
-        "ls", "List cluster nodes and the space each owns (VNIs, subnets, addresses; owned/free)");
-    ls->alias("list");
-    add_format(ls, true);
-    ls->callback([&] { action = [&] { return cli.node_ls(); }; });
-    auto* rm = nodecmd->add_subcommand(
-        "rm", "Remove nodes gone for good (refused while a node is alive or suspect)");
-    rm->alias("remove");
-    rm->add_option("node", o.names, "Node name or id")->required();
-    rm->footer(
-        "The removed node's endpoints and sandboxes are dropped on every node and its address,\n"
-        "VNI and subnet ranges pass to this node, so they can be used again.\n"
-        "A removed node can no longer author changes with its old data directory; bring the\n"
-        "machine back only with a fresh --data-dir (as a new node). Use it for machines that\n"
-        "are gone (a dead disk, a decommissioned host).");
-    rm->callback([&] { action = [&] { return cli.remove("nodes"); }; });
-  }
-  nodecmd->require_subcommand(1);
-  // Not implemented yet.
-  std::string pending;
-  app.add_subcommand("events", "Stream events (not implemented yet)")->callback([&] {
-    pending = "events";
-  });
+  Commands commands(command);
+  commands.add_to(app);
 
   if (parse_argc <= 1 && command.empty()) {
     std::cout << app.help();
@@ -809,20 +888,7 @@ int main_impl(int argc, char** argv) {
     std::fprintf(stderr, "trellis: %s (see --help)\n", e.what());
     return 2;
   }
-  if (!pending.empty()) return not_implemented(pending);
-  const bool container_cmd =
-      !app.get_subcommands().empty() && (app.get_subcommands()[0]->get_name() == "run" ||
-                                         app.get_subcommands()[0]->get_name() == "exec");
-  if (!command.empty() && !container_cmd) {
-    std::fprintf(stderr, "trellis: unexpected arguments after --\n");
-    return 2;
-  }
-  try {
-    return action ? action() : 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "trellis: %s\n", e.what());
-    return container_cmd ? 125 : 1;
-  }
+  return commands.run_parsed(app);
 }
 
 }  // namespace trellis::cli
