@@ -81,8 +81,7 @@ std::optional<ipam::IpAddress> advertised_vtep(const store::NodeInfo& node) {
 
 NetworkPeers compute_network_peers(const store::NetworkInfo& network,
                                    const std::vector<store::EndpointInfo>& endpoints,
-                                   const std::vector<store::NodeInfo>& nodes,
-                                   const Membership& members) {
+                                   const std::vector<store::NodeInfo>& nodes, store::NodeId self) {
   if (!is_overlay(network)) {
     throw InvalidArgumentError("peer table of network " + network.spec.name + " (" +
                                network.spec.id + "): driver " + network.spec.driver +
@@ -103,7 +102,7 @@ NetworkPeers compute_network_peers(const store::NetworkInfo& network,
   std::map<store::NodeId, const store::NodeInfo*> node_by_id;
   for (const auto& n : nodes) node_by_id[n.id] = &n;
   std::optional<ipam::IpAddress> self_vtep;
-  if (auto it = node_by_id.find(members.self); it != node_by_id.end())
+  if (auto it = node_by_id.find(self); it != node_by_id.end())
     self_vtep = advertised_vtep(*it->second);
 
   std::vector<const store::EndpointInfo*> mine;
@@ -118,7 +117,7 @@ NetworkPeers compute_network_peers(const store::NetworkInfo& network,
   std::set<std::string> local_macs;
   std::set<ipam::IpAddress> local_ips;
   for (const auto* e : mine) {
-    if (e->spec.owner != members.self) continue;
+    if (e->spec.owner != self) continue;
     out.local_endpoints.push_back(e->spec.id);
     if (auto mac = unicast_mac(e->spec.mac)) local_macs.insert(*mac);
     for (const auto& ip : ipv4_in_network(e->spec, subnets)) local_ips.insert(ip);
@@ -129,13 +128,15 @@ NetworkPeers compute_network_peers(const store::NetworkInfo& network,
   std::set<ipam::IpAddress> vteps;
   for (const auto* e : mine) {
     const store::EndpointSpec& spec = e->spec;
-    if (spec.owner == members.self) continue;
+    if (spec.owner == self) continue;
     auto skip = [&](std::string reason) {
       out.skipped.push_back({spec.id, spec.owner, std::move(reason)});
     };
     auto nit = node_by_id.find(spec.owner);
     const store::NodeInfo* node = nit == node_by_id.end() ? nullptr : nit->second;
-    if (!members.alive(spec.owner) || (node && node->status != store::NodeStatus::kActive)) {
+    // Liveness does not matter: a node dead to gossip (daemon down or restarting) or gone with
+    // a graceful leave still forwards for its containers; only a removal withdraws.
+    if (node && node->status == store::NodeStatus::kRemoved) {
       out.withdrawn.push_back(spec.id);
       continue;
     }
@@ -199,15 +200,14 @@ NetworkPeers compute_network_peers(const store::NetworkInfo& network,
 }
 
 NetworkPeers compute_network_peers(const store::ReadView& view, const std::string& network_id,
-                                   const Membership& members) {
+                                   store::NodeId self) {
   std::optional<store::NetworkInfo> network = view.network(network_id);
   if (!network) throw NotFoundError("peer table: no network " + network_id);
-  return compute_network_peers(*network, view.endpoints_of_network(network_id), view.nodes(),
-                               members);
+  return compute_network_peers(*network, view.endpoints_of_network(network_id), view.nodes(), self);
 }
 
 std::vector<NetworkPeers> compute_all_network_peers(const store::ReadView& view,
-                                                    const Membership& members) {
+                                                    store::NodeId self) {
   std::vector<store::NetworkInfo> networks = view.networks();
   std::sort(networks.begin(), networks.end(),
             [](const auto& a, const auto& b) { return a.spec.id < b.spec.id; });
@@ -215,7 +215,7 @@ std::vector<NetworkPeers> compute_all_network_peers(const store::ReadView& view,
   std::vector<NetworkPeers> out;
   for (const auto& n : networks) {
     if (!is_overlay(n)) continue;
-    out.push_back(compute_network_peers(n, view.endpoints_of_network(n.spec.id), nodes, members));
+    out.push_back(compute_network_peers(n, view.endpoints_of_network(n.spec.id), nodes, self));
   }
   return out;
 }

@@ -1,13 +1,17 @@
 #pragma once
 // The peer table of an overlay network: from the replicated state (networks, endpoints, nodes
-// with their advertised VTEP address) and the membership view (which nodes are alive), what
-// THIS node must program on its VXLAN device for one network — one peer (MAC, IP, VTEP) per
-// address of every endpoint that lives on another live node — and whether the network must
-// exist on this node at all (it has at least one local endpoint).
+// with their advertised VTEP address), what THIS node must program on its VXLAN device for one
+// network — one peer (MAC, IP, VTEP) per address of every endpoint that lives on another node —
+// and whether the network must exist on this node at all (it has at least one local endpoint).
 //
-// Pure and deterministic: the same inputs give the same, sorted output on every node. Endpoints
-// of a dead node are withdrawn (listed, not programmed) and come back as soon as the node is in
-// the live set again; nothing here writes state. Safe to call from any thread.
+// Membership plays no part: a node that gossip reports dead or that left gracefully usually has
+// its daemon down or restarting while its containers, VXLAN devices and FDB entries still
+// forward, so its endpoints stay programmed (withdrawing them would turn every daemon crash or
+// upgrade into an outage for that host). Its addresses cannot be reused meanwhile: only their
+// owner or a `node rm` frees them. Only a removed node's endpoints are withdrawn.
+//
+// Pure and deterministic: the same inputs give the same, sorted output on every node; nothing
+// here writes state. Safe to call from any thread.
 
 #include <cstdint>
 #include <optional>
@@ -39,7 +43,7 @@ struct RemotePeer {
 
 // An endpoint of the network that is left out of the peer set, and why (a node without a
 // usable advertised address, a MAC or IP that clashes with another endpoint, a malformed
-// record). Withdrawn endpoints of dead nodes are NOT listed here (see NetworkPeers::withdrawn).
+// record). Withdrawn endpoints of removed nodes are NOT listed here (NetworkPeers::withdrawn).
 struct SkippedEndpoint {
   std::string endpoint;
   store::NodeId node = 0;
@@ -56,8 +60,8 @@ struct NetworkPeers {
   std::vector<std::string> local_endpoints;
   // What to program on the VXLAN device, sorted, without duplicates.
   std::vector<RemotePeer> peers;
-  // Endpoints of nodes that are not alive (or left the cluster), ids ascending: kept in state,
-  // absent from `peers`.
+  // Endpoints whose node record says removed (`node rm`; the removal deletes them, so these
+  // are only records that arrived after it), ids ascending: absent from `peers`.
   std::vector<std::string> withdrawn;
   // Endpoints left out for another reason, by endpoint id.
   std::vector<SkippedEndpoint> skipped;
@@ -85,12 +89,12 @@ bool is_overlay(const store::NetworkInfo& network);
 // "ip:port" form is accepted and the port ignored). Nullopt when empty or not an IPv4 address.
 std::optional<ipam::IpAddress> advertised_vtep(const store::NodeInfo& node);
 
-// Computes the peer table of `network` for `members.self` from explicit inputs:
+// Computes the peer table of `network` for node `self` from explicit inputs:
 // `endpoints` are the network's endpoints (others are ignored), `nodes` the node records.
 //
 // Rules, in order, per endpoint (sorted by id):
 //  * owner == self: a local endpoint (listed in local_endpoints; never a peer).
-//  * owner not alive per `members`, or its node record says left / removed: withdrawn.
+//  * owner's node record says removed: withdrawn (dead, suspect or left owners are peers).
 //  * owner without a record or without an IPv4 advertised address: skipped.
 //  * no MAC, a malformed MAC, or no IPv4 address in the network's subnets: skipped.
 //  * a MAC already used by a local endpoint, or by a remote endpoint with a lower id on
@@ -99,17 +103,16 @@ std::optional<ipam::IpAddress> advertised_vtep(const store::NodeInfo& node);
 // Throws InvalidArgumentError if `network` is not an overlay network.
 NetworkPeers compute_network_peers(const store::NetworkInfo& network,
                                    const std::vector<store::EndpointInfo>& endpoints,
-                                   const std::vector<store::NodeInfo>& nodes,
-                                   const Membership& members);
+                                   const std::vector<store::NodeInfo>& nodes, store::NodeId self);
 
 // The same from one consistent store read. NotFoundError if there is no such network;
 // InvalidArgumentError if it is not an overlay network.
 NetworkPeers compute_network_peers(const store::ReadView& view, const std::string& network_id,
-                                   const Membership& members);
+                                   store::NodeId self);
 
 // The peer tables of every overlay network in the state, by network id ascending (networks
 // this node does not instantiate included, with instantiate() == false).
 std::vector<NetworkPeers> compute_all_network_peers(const store::ReadView& view,
-                                                    const Membership& members);
+                                                    store::NodeId self);
 
 }  // namespace trellis::overlay

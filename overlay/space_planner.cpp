@@ -207,10 +207,17 @@ SpacePick pick_vni(const store::ReadView& view, const Membership& members) {
 
 SpacePick pick_pool_subnet(const ipam::OwnedSpace& pool,
                            const std::vector<store::NetworkInfo>& networks,
-                           const Membership& members) {
+                           const Membership& members, const std::vector<ipam::Prefix>& avoid_too) {
   // Index ranges to avoid, as first -> last (may overlap; checked linearly per candidate
   // through a sorted map, so a large user subnet costs one comparison per candidate).
   std::map<uint64_t, uint64_t> avoid;
+  auto add_avoided = [&](const ipam::Prefix& p) {
+    if (auto r = pool_indices_of(p)) {
+      auto [it, inserted] = avoid.emplace(r->first, r->last);
+      if (!inserted) it->second = std::max(it->second, r->last);
+    }
+  };
+  for (const ipam::Prefix& p : avoid_too) add_avoided(p);
   std::set<uint64_t> claimed;
   for (const auto& n : networks) {
     if (n.spec.ipam_result.has_pool_index) claimed.insert(n.spec.ipam_result.pool_index);
@@ -218,10 +225,7 @@ SpacePick pick_pool_subnet(const ipam::OwnedSpace& pool,
     if (!relevant) continue;
     for (const auto& p : n.spec.ipam_result.pools) {
       try {
-        if (auto r = pool_indices_of(ipam::Prefix::parse(p.subnet))) {
-          auto [it, inserted] = avoid.emplace(r->first, r->last);
-          if (!inserted) it->second = std::max(it->second, r->last);
-        }
+        add_avoided(ipam::Prefix::parse(p.subnet));
       } catch (const Error&) {
         // Not a prefix: nothing to avoid.
       }

@@ -89,11 +89,12 @@ SpacePick pick_vni(const ipam::OwnedSpace& vni_space,
 
 // The lowest index of the "subnet-pool" space that self owns, is free, and whose /24 overlaps
 // no subnet of a cluster-scope network nor of one of self's local networks (so a user-chosen
-// --subnet inside 10.0.0.0/8 is avoided too). NotFoundError when the space does not exist.
+// --subnet inside 10.0.0.0/8 is avoided too), nor any of `avoid` (prefixes this host uses).
+// NotFoundError when the space does not exist.
 SpacePick pick_pool_subnet(const store::ReadView& view, const Membership& members);
 SpacePick pick_pool_subnet(const ipam::OwnedSpace& pool,
                            const std::vector<store::NetworkInfo>& networks,
-                           const Membership& members);
+                           const Membership& members, const std::vector<ipam::Prefix>& avoid = {});
 
 // ---- endpoint addresses --------------------------------------------------------------------
 

@@ -27,13 +27,11 @@ std::string host_of(const std::string& address) {
 
 ClusterPolicy::ClusterPolicy(const store::Store& store, ClusterService& cluster,
                              Membership& membership, LocalEventWriter& writer,
-                             LiveSetDependents& dependents, SpaceAnswerListener& answers,
-                             Options options)
+                             SpaceAnswerListener& answers, Options options)
     : store_(store),
       cluster_(cluster),
       membership_(membership),
       writer_(writer),
-      dependents_(dependents),
       answers_(answers),
       options_(std::move(options)),
       donations_(store, membership, writer),
@@ -64,12 +62,6 @@ void ClusterPolicy::member_changed(const MemberChange& change) {
                  gossip::to_string(change.previous), change.is_new ? ", new" : "",
                  membership_.live_nodes().size());
   if (update.appeared_alive) donations_.member_appeared(change.member.id);
-  if (!update.live_set_changed) return;
-  try {
-    dependents_.live_set_changed();
-  } catch (const std::exception& e) {
-    logger().error("reconciling overlay networks after a membership change: {}", e.what());
-  }
 }
 
 void ClusterPolicy::space_requested(const SpaceRequest& request) {

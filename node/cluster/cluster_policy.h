@@ -1,8 +1,8 @@
 #pragma once
 // trellisd's answer to what the cluster service reports (ClusterEvents), one handler per
 // event, each handing the work to the component whose job it is:
-//  - member changes move the live set (Membership), may owe a join donation (JoinDonations)
-//    and, when the live set changed, re-program what depends on it (LiveSetDependents);
+//  - member changes move the live set (Membership) and may owe a join donation
+//    (JoinDonations); nothing is re-programmed: the data plane does not follow liveness;
 //  - a peer's space request is decided and answered (SpaceDonor), the donation first;
 //  - the answer to one of our requests goes to whoever waits for it (SpaceAnswerListener);
 //  - ready: announce this node, found the cluster's spaces (founder only), and owe join
@@ -30,14 +30,6 @@
 
 namespace trellis::node {
 
-// What depends on the live set outside the cluster's own policy: in trellisd, the overlay
-// networks, whose remote endpoints the reconciler programs by liveness. May throw (logged).
-class LiveSetDependents {
- public:
-  virtual ~LiveSetDependents() = default;
-  virtual void live_set_changed() = 0;
-};
-
 // Receives the outcome of this node's space requests (in trellisd, the commands waiting in
 // PendingOperations). `gives_nothing`: the owner has nothing for us, or refused the request;
 // `reason` is its explanation. A request that failed in transport is not reported (the waiter
@@ -62,11 +54,10 @@ class ClusterPolicy final : public ClusterEvents {
     bool founder = false;
   };
 
-  // Every reference must outlive the policy. `membership` is the live set the controller and
-  // the reconciler read; the policy is its only writer.
+  // Every reference must outlive the policy. `membership` is the live set the controller
+  // reads; the policy is its only writer.
   ClusterPolicy(const store::Store& store, ClusterService& cluster, Membership& membership,
-                LocalEventWriter& writer, LiveSetDependents& dependents,
-                SpaceAnswerListener& answers, Options options);
+                LocalEventWriter& writer, SpaceAnswerListener& answers, Options options);
 
   // Reports peers the transport refused since the last tick and authors join donations still
   // owed. Call every kTickInterval on the writer thread.
@@ -83,7 +74,6 @@ class ClusterPolicy final : public ClusterEvents {
   ClusterService& cluster_;
   Membership& membership_;
   LocalEventWriter& writer_;
-  LiveSetDependents& dependents_;
   SpaceAnswerListener& answers_;
   Options options_;
   JoinDonations donations_;

@@ -5,8 +5,7 @@ namespace trellis::node {
 MembershipUpdate Membership::apply(const MemberChange& change) {
   const ClusterMember& m = change.member;
   if (m.self) return {};
-  // A suspect may still answer, and withdrawing its endpoints on a suspicion would flap the
-  // data plane: it stays live until declared dead or gone.
+  // A suspect may still answer a space request: it stays live until declared dead or gone.
   const bool live =
       m.state == gossip::MemberState::kAlive || m.state == gossip::MemberState::kSuspect;
   MembershipUpdate update;

@@ -1,8 +1,8 @@
 #pragma once
 // The live set, held once (node/model/live_nodes.h): the other members gossip reports alive or
 // suspect, kept up to date from the cluster service's member changes. The controller reads it
-// to choose donors of space and to refuse removing a live node, the reconciler to choose the
-// remote endpoints it programs, the join donations to find the donor. Nobody copies it.
+// to choose donors of space and to refuse removing a live node, the join donations to find the
+// donor. Nobody copies it. (The data plane does not read it: see overlay/peer_table.h.)
 //
 // Threads: the store's writer thread (the daemon's I/O thread), where member changes arrive
 // and the readers run. Never throws.

@@ -375,13 +375,17 @@ void Controller::plan_network(const NetworkDriver& driver, store::NetworkCreated
   }
   store::IpamPoolConfig pool =
       spec.ipam.pools.empty() ? store::IpamPoolConfig{} : spec.ipam.pools.front();
-  if (auto wanted = driver.plan_network(planning(), spec, pool, what))
+  // New subnets must not shadow what the host uses already (docker0's 172.17.0.0/16, a VPN's
+  // routes): listed now, as the kernel has it.
+  PlanningContext context = planning();
+  context.host_prefixes = reconciler_.host_prefixes();
+  if (auto wanted = driver.plan_network(context, spec, pool, what))
     throw SpaceShortage(what, wanted->donor, wanted->wanted, wanted->space, wanted->payload);
-  complete_pool(cache_, identity_.id, spec, std::move(pool), what);
+  complete_pool(cache_, identity_.id, context.host_prefixes, spec, std::move(pool), what);
 }
 
 PlanningContext Controller::planning() const {
-  return PlanningContext{cache_, store_, identity_.id, live_nodes()};
+  return PlanningContext{cache_, store_, identity_.id, live_nodes(), {}};
 }
 
 void Controller::remove_network(std::string_view ref) {
@@ -591,20 +595,6 @@ std::set<store::NodeId> Controller::live_nodes() const {
   if (options_.live_nodes) live = options_.live_nodes->live_nodes();
   live.erase(identity_.id);
   return live;
-}
-
-std::set<std::string> Controller::overlay_networks() const {
-  std::set<std::string> out;
-  for (const auto& [id, n] : cache_.networks()) {
-    const NetworkDriver* driver = DriverRegistry::builtin().find(n.spec.driver);
-    if (driver && driver->capabilities().scope == DriverScope::kCluster) out.insert(id);
-  }
-  return out;
-}
-
-Failures Controller::reconcile_networks(const std::set<std::string>& network_ids) {
-  pending_.networks.insert(network_ids.begin(), network_ids.end());
-  return reconcile_pending();
 }
 
 void Controller::append(std::vector<store::Body> bodies) {

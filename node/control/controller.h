@@ -192,10 +192,6 @@ class Controller : public LocalEventWriter {
   // ---- cluster (overlay driver)
   // The other nodes that are alive (ControllerOptions::live_nodes): donors of space.
   std::set<store::NodeId> live_nodes() const;
-  // Ids of every overlay network in the state.
-  std::set<std::string> overlay_networks() const;
-  // Reconciles these networks now (after a membership change). Returns the failures.
-  Failures reconcile_networks(const std::set<std::string>& network_ids);
   // Authors cluster bookkeeping events (space initialisation, donations) through the same
   // path as every other local change (durable, handed to gossip, reconciled).
   void append(std::vector<store::Body> bodies) override;

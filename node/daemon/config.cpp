@@ -55,7 +55,13 @@ std::optional<Config> parse_command_line(int argc, const char* const* argv,
       "nftables to match it, and serves the HTTP API on <run-dir>/trellis.sock.",
       "trellisd"};
   app.set_version_flag("--version", version);
-  app.set_config("--config", "", "Read options from an INI/TOML file (keys: the long flag names)");
+  CLI::Option* config_file = app.set_config(
+      "--config", "",
+      "Read options from an INI/TOML file: one 'key = value' per line, the keys being the long "
+      "flag names without '--', outside any [section]; unknown keys are errors");
+  // A typo in the file must not silently fall back to defaults (a "[trellisd]" header once
+  // sent a daemon to /var/lib/trellis): keys that match no flag are errors, like flags.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--data-dir", c.data_dir, "Event store directory (LMDB)")->capture_default_str();
   app.add_option("--run-dir", c.run_dir,
                  "Runtime directory: API socket, namespace files, sandbox files")
@@ -91,6 +97,13 @@ std::optional<Config> parse_command_line(int argc, const char* const* argv,
   } catch (const CLI::CallForVersion& e) {
     app.exit(e);
     return std::nullopt;
+  } catch (const CLI::ConfigError& e) {
+    std::string why = e.what();
+    const std::string unparsed = "INI was not able to parse ";
+    if (why.rfind(unparsed, 0) == 0) why = "unknown key '" + why.substr(unparsed.size()) + "'";
+    throw InvalidArgumentError("--config " + config_file->as<std::string>() + ": " + why +
+                               " (keys are the long flag names without '--', e.g. "
+                               "data-dir = \"/var/lib/trellis\", outside any [section])");
   } catch (const CLI::ParseError& e) {
     throw InvalidArgumentError(e.what());
   }

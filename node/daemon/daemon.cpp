@@ -50,17 +50,34 @@ void make_dir(const std::string& path, std::filesystem::perms perms) {
   std::filesystem::permissions(path, perms, ec);
 }
 
-// One daemon per data directory: LMDB would allow two writers' processes, the controller's
-// single-writer assumptions would not. `fd` (closed by its owner) holds the lock file's
-// descriptor from the moment it is open, also when locking then fails.
-void lock_data_dir(const std::string& data_dir, int& fd) {
-  const std::string lock_path = data_dir + "/trellisd.lock";
-  fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+// One daemon per data directory and per run directory, held by an exclusive lock on
+// `dir`/trellisd.lock until the process ends. A second writer would break the controller's
+// single-writer assumptions on the store; a second daemon on the same run directory would
+// "adopt" and delete the first one's namespace files and sandbox directories at start-up, so
+// the lock is taken before anything in the directory is touched. `what` names the directory in
+// the error ("data", "run"). `fd` (closed by its owner) holds the lock file's descriptor from
+// the moment it is open, also when locking then fails.
+void lock_dir(const std::string& dir, const std::string& what, int& fd) {
+  const std::string lock_path = dir + "/trellisd.lock";
+  fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) throw InternalError("open " + lock_path + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    throw UnavailableError("another trellisd uses data directory " + data_dir + " (" + lock_path +
-                           " is locked)");
+    throw UnavailableError("another trellisd uses " + what + " directory " + dir + " (" +
+                           lock_path + " is locked); give this one its own --" + what + "-dir");
   }
+}
+
+// Another trellisd in this network namespace owns the nftables table (its comment names the
+// node, see render_nft_script): replacing it would drop that daemon's NAT, published ports
+// and isolation, and it would never know. Checked before anything in the kernel is touched.
+void refuse_a_foreign_nft_table(const Config& c, store::NodeId self) {
+  const std::optional<std::string> owner = nft_table_owner(c.nft_program, c.nft_table);
+  if (!owner || *owner == store::format_node_id(self)) return;
+  throw ConflictError("nftables table inet " + c.nft_table +
+                      " in this network namespace belongs to trellisd node " + *owner +
+                      ": run one trellisd per network namespace, or give this one its own "
+                      "--nft-table (if node " +
+                      *owner + " is gone for good: nft delete table inet " + c.nft_table + ")");
 }
 
 // The kernel's ephemeral port range, from which dynamic host ports are handed out.
@@ -74,14 +91,12 @@ std::pair<uint32_t, uint32_t> ephemeral_ports() {
 // The production data plane: the reconcile pass over osl with every registered driver's
 // data-plane half, nftables through the configured nft program, overlay networks through
 // overlay::OverlayHost.
-std::unique_ptr<Reconciler> make_kernel_reconciler(const Config& config, store::NodeId node,
-                                                   const LiveNodes* live_nodes) {
+std::unique_ptr<Reconciler> make_kernel_reconciler(const Config& config, store::NodeId node) {
   std::unique_ptr<NetOps> ops = make_kernel_netops();
   DataPlaneOptions d;
   d.run_dir = config.run_dir;
   d.node = node;
   d.vxlan_port = static_cast<uint16_t>(config.vxlan_port);
-  d.live_nodes = live_nodes;
   d.egress_default = config.egress;
   d.make_overlay = make_overlay_host_programmer;
   NetworkPlanes planes = DriverRegistry::builtin().make_planes(*ops, d);
@@ -94,20 +109,6 @@ std::unique_ptr<Reconciler> make_kernel_reconciler(const Config& config, store::
                     const std::string& script) { apply_nft(program, path, script); };
   return make_kernel_reconciler(std::move(ops), std::move(o), std::move(planes));
 }
-
-// Membership changes move the remote endpoints the reconciler programs on overlay networks.
-class OverlayNetworksFollowLiveSet final : public LiveSetDependents {
- public:
-  explicit OverlayNetworksFollowLiveSet(Controller& controller) : controller_(controller) {}
-  void live_set_changed() override {
-    const Failures failed = controller_.reconcile_networks(controller_.overlay_networks());
-    if (!failed.empty())
-      logger().warn("{} objects failed after a membership change (retried)", failed.size());
-  }
-
- private:
-  Controller& controller_;
-};
 
 // The cluster service's options from the configuration. Every store write of the service
 // (remote events, snapshots) and every call to its policy run on `io`, the store's one writer.
@@ -140,10 +141,12 @@ std::string version() { return "0.1.0"; }
 
 struct Daemon::Impl {
   asio::io_context io{1};
-  // The live set, held once: the cluster policy writes it, the controller and the reconciler
-  // read it. Without clustering it stays empty.
+  // The live set, held once: the cluster policy writes it, the controller reads it (donors of
+  // space; a live node cannot be removed). Without clustering it stays empty. The data plane
+  // does not follow it: a dead node's endpoints stay programmed.
   Membership live_nodes;
-  int lock_fd = -1;
+  int data_lock_fd = -1;
+  int run_lock_fd = -1;
   std::optional<store::Store> store;
   std::unique_ptr<Reconciler> reconciler;
   std::unique_ptr<Controller> controller;
@@ -153,7 +156,6 @@ struct Daemon::Impl {
   std::unique_ptr<ClusterSpaceRequester> space_requester;
   std::unique_ptr<PendingOperations> pending;
   // What the cluster service reports goes to the policy (clustering on).
-  std::unique_ptr<OverlayNetworksFollowLiveSet> overlay_networks;
   std::unique_ptr<PendingSpaceAnswers> space_answers;
   std::unique_ptr<ClusterPolicy> cluster_policy;
   asio::steady_timer cluster_tick{io};
@@ -174,11 +176,11 @@ struct Daemon::Impl {
     controller.reset();
     pending.reset();  // after the controller: its change observer calls pending
     space_answers.reset();
-    overlay_networks.reset();
     space_requester.reset();
     reconciler.reset();
     store.reset();
-    if (lock_fd >= 0) ::close(lock_fd);
+    if (run_lock_fd >= 0) ::close(run_lock_fd);
+    if (data_lock_fd >= 0) ::close(data_lock_fd);
   }
 
   void schedule_retry() {
@@ -234,9 +236,11 @@ void Daemon::start() {
   make_dir(c.data_dir, perms::owner_all);
   make_dir(c.run_dir, perms::owner_all | perms::group_read | perms::group_exec |
                           perms::others_read | perms::others_exec);
+  lock_dir(c.data_dir, "data", impl_->data_lock_fd);
+  std::error_code same_ec;
+  if (!std::filesystem::equivalent(c.data_dir, c.run_dir, same_ec))
+    lock_dir(c.run_dir, "run", impl_->run_lock_fd);
   make_dir(c.run_dir + "/sandboxes", perms::owner_all);
-
-  lock_data_dir(c.data_dir, impl_->lock_fd);
 
   store::Options options;
   options.node_name = c.name;
@@ -245,7 +249,8 @@ void Daemon::start() {
   logger().info("trellisd {} starting: node {} ({}), data {}, run {}", version(), id.name,
                 store::format_node_id(id.id), c.data_dir, c.run_dir);
 
-  impl_->reconciler = factory_ ? factory_(c) : make_kernel_reconciler(c, id.id, &impl_->live_nodes);
+  if (!factory_) refuse_a_foreign_nft_table(c, id.id);
+  impl_->reconciler = factory_ ? factory_(c) : make_kernel_reconciler(c, id.id);
   ControllerOptions copts;
   copts.run_dir = c.run_dir;
   copts.clustering = c.clustering();
@@ -298,11 +303,10 @@ void Daemon::start() {
 void Daemon::start_cluster() {
   const Config& c = config_;
   Impl& impl = *impl_;
-  impl.overlay_networks = std::make_unique<OverlayNetworksFollowLiveSet>(*impl.controller);
   impl.space_answers = std::make_unique<PendingSpaceAnswers>(*impl.pending);
   impl.cluster_policy = std::make_unique<ClusterPolicy>(
-      *impl.store, *impl.cluster, impl.live_nodes, *impl.controller, *impl.overlay_networks,
-      *impl.space_answers, ClusterPolicy::Options{c.name, c.join.empty()});
+      *impl.store, *impl.cluster, impl.live_nodes, *impl.controller, *impl.space_answers,
+      ClusterPolicy::Options{c.name, c.join.empty()});
   // Blocks up to the join timeout; ConflictError (our store belongs to another cluster) and
   // UnavailableError (the gossip address cannot be bound) end the start-up.
   impl.cluster->start(impl.cluster_policy.get());

@@ -34,7 +34,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Creates the directories, locks the data directory, opens the store, reconciles the data
+  // Creates the directories, locks the data and run directories (before touching anything in
+  // them), opens the store, reconciles the data
   // plane with the state and starts listening. Throws (with the directory or socket named)
   // when any of it fails; UnavailableError when another trellisd uses the directories.
   void start();

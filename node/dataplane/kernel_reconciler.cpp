@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "node/dataplane/host_prefixes.h"
 #include "node/dataplane/names.h"
 #include "node/dataplane/nftables.h"
 #include "node/dataplane/sandbox_files.h"
@@ -406,8 +407,10 @@ void KernelReconciler::update_files(const StateCache& state, const std::string& 
 void KernelReconciler::update_nftables(const StateCache& state) {
   NftRuleset rules;
   for (const auto& p : planes_) p.plane->add_rules(state, attachments_, rules);
-  const std::string script = rules.empty() ? render_nft_delete(options_.nft_table)
-                                           : render_nft_script(options_.nft_table, rules);
+  // Kept, with its owner comment, even without rules: another daemon started in this
+  // namespace must find the table taken (nft_table_owner) rather than replace it.
+  const std::string script =
+      render_nft_script(options_.nft_table, store::format_node_id(options_.node), rules);
   if (nft_applied_ && *nft_applied_ == script) return;
   options_.apply_nft(script);
   nft_applied_ = script;
@@ -419,6 +422,10 @@ std::optional<EndpointRuntime> KernelReconciler::endpoint_runtime(const std::str
   const JoinRecord* j = attachments_.join(id);
   if (!j) return std::nullopt;
   return EndpointRuntime{j->ifname, j->host_link};
+}
+
+std::vector<HostPrefix> KernelReconciler::host_prefixes() {
+  return host_prefixes_of(ops_.links(""), ops_.routes(""));
 }
 
 namespace {
@@ -435,6 +442,7 @@ class OwningKernelReconciler : public Reconciler {
   std::optional<EndpointRuntime> endpoint_runtime(const std::string& id) const override {
     return reconciler_.endpoint_runtime(id);
   }
+  std::vector<HostPrefix> host_prefixes() override { return reconciler_.host_prefixes(); }
 
  private:
   std::unique_ptr<NetOps> ops_;

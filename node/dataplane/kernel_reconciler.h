@@ -55,6 +55,7 @@ class KernelReconciler : public Reconciler {
 
   ReconcileResult reconcile(const StateCache& state, const Dirty& dirty) override;
   std::optional<EndpointRuntime> endpoint_runtime(const std::string& id) const override;
+  std::vector<HostPrefix> host_prefixes() override;
 
  private:
   struct Pass;  // one pass: what it looks at and what it found

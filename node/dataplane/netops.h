@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace trellis::node {
@@ -84,6 +85,10 @@ class NetOps {
   // The current IPv4 default route as (gateway, link name); nullopt if none.
   virtual std::optional<std::pair<std::string, std::string>> default_route(
       const std::string& ns) = 0;
+
+  // The IPv4 routes of `ns` other than default routes, as (destination "a.b.c.d/len", output
+  // link or "").
+  virtual std::vector<std::pair<std::string, std::string>> routes(const std::string& ns) = 0;
 
   // Writes /proc/sys/<key> (key with '/' separators, e.g. "net/ipv4/ip_forward") in `ns`.
   // NotFoundError when the sysctl does not exist.

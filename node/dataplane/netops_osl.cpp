@@ -157,6 +157,15 @@ class OslOps : public NetOps {
     return std::make_pair(r->gateway->to_string(), r->link);
   }
 
+  std::vector<std::pair<std::string, std::string>> routes(const std::string& ns) override {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const osl::Route& r : osl::list_routes(sock(ns), AF_INET)) {
+      if (r.destination.length() == 0) continue;
+      out.emplace_back(r.destination.to_string(), r.link);
+    }
+    return out;
+  }
+
   void set_sysctl(const std::string& ns, const std::string& key,
                   const std::string& value) override {
     osl::write_sysctl(ns.empty() ? host_ns_ : handle(ns).ns, key, value);

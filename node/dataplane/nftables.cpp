@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "common/error.h"
 #include "node/dataplane/sandbox_files.h"
@@ -16,6 +17,8 @@ extern char** environ;
 namespace trellis::node {
 
 namespace {
+
+constexpr std::string_view kOwnerComment = "trellis node ";
 
 std::string quoted(std::string_view name) {
   // Built by appending: GCC 12 at -O3 reports a false -Wrestrict for "\"" + str + "\"".
@@ -29,12 +32,14 @@ std::string quoted(std::string_view name) {
 
 }  // namespace
 
-std::string render_nft_script(std::string_view table, const NftRuleset& rules) {
+std::string render_nft_script(std::string_view table, std::string_view owner,
+                              const NftRuleset& rules) {
   const std::string t(table);
   std::string s;
   s += "add table inet " + t + "\n";
   s += "delete table inet " + t + "\n";
   s += "table inet " + t + " {\n";
+  s += "  comment " + quoted(std::string(kOwnerComment) + std::string(owner)) + "\n";
   s += "  chain prerouting {\n";
   s += "    type nat hook prerouting priority dstnat; policy accept;\n";
   s += "    fib daddr type local jump published\n";
@@ -81,51 +86,93 @@ std::string render_nft_script(std::string_view table, const NftRuleset& rules) {
   return s;
 }
 
-std::string render_nft_delete(std::string_view table) {
-  const std::string t(table);
-  return "add table inet " + t + "\ndelete table inet " + t + "\n";
+namespace {
+
+struct NftRun {
+  int status = -1;  // exit status; -1 when it did not exit normally
+  std::string out;  // stdout (up to 1 MiB)
+  std::string err;  // stderr (up to 16 KiB)
+};
+
+// Reads `fd` to its end into `into`, keeping at most `limit` bytes; closes it.
+void drain(int fd, std::string& into, size_t limit) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (into.size() < limit) into.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
 }
+
+// Runs `program args...` with stdin from /dev/null. InternalError when it cannot be started.
+NftRun run_nft(const std::string& program, std::vector<std::string> args) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0)
+    throw InternalError(std::string("nftables: pipe: ") + std::strerror(errno));
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    throw InternalError(std::string("nftables: pipe: ") + std::strerror(errno));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  args.insert(args.begin(), program);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    throw InternalError("nftables: cannot run " + program + ": " + std::strerror(rc));
+  }
+  // nft's stdout is small (one table) and its stderr a few lines: reading one pipe to its end
+  // before the other cannot fill the second one's buffer.
+  NftRun r;
+  drain(out_pipe[0], r.out, size_t{1} << 20);
+  drain(err_pipe[0], r.err, 16384);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) r.status = WEXITSTATUS(status);
+  return r;
+}
+
+}  // namespace
 
 void apply_nft(const std::string& program, const std::string& script_path,
                const std::string& script) {
   write_in_place(script_path, script);
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0)
-    throw InternalError(std::string("nftables: pipe: ") + std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::string arg0 = program, arg1 = "-f", arg2 = script_path;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(err_pipe[0]);
-    throw InternalError("nftables: cannot run " + program + ": " + std::strerror(rc));
-  }
-  std::string err;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(err_pipe[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (err.size() < 16384) err.append(buf, static_cast<size_t>(n));
-  }
-  ::close(err_pipe[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  NftRun r = run_nft(program, {"-f", script_path});
+  if (r.status != 0) {
+    std::string& err = r.err;
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
     // Keep the first line: nft repeats the offending script line below it.
     const auto nl = err.find('\n');
     throw InternalError("nftables: " + program + " -f " + script_path +
                         " failed: " + (nl == std::string::npos ? err : err.substr(0, nl)));
   }
+}
+
+std::optional<std::string> nft_table_owner(const std::string& program, std::string_view table) {
+  const NftRun r = run_nft(program, {"list", "table", "inet", std::string(table)});
+  if (r.status != 0) return std::nullopt;
+  const std::string marker = "comment \"" + std::string(kOwnerComment);
+  const auto at = r.out.find(marker);
+  if (at == std::string::npos) return std::nullopt;
+  const auto begin = at + marker.size();
+  const auto end = r.out.find('"', begin);
+  if (end == std::string::npos) return std::nullopt;
+  return r.out.substr(begin, end - begin);
 }
 
 }  // namespace trellis::node

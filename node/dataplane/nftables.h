@@ -20,6 +20,7 @@
 // traffic passes the inet forward hook.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,14 +49,21 @@ struct NftRuleset {
   bool empty() const { return networks.empty() && ports.empty(); }
 };
 
-// The script that replaces table `table` (family inet) with the rules, atomically.
-std::string render_nft_script(std::string_view table, const NftRuleset& rules);
-// The script that removes the table if it exists.
-std::string render_nft_delete(std::string_view table);
+// The script that replaces table `table` (family inet) with the rules, atomically. The table
+// carries the comment "trellis node <owner>" (owner: a formatted node id), kept while the
+// daemon runs even without rules, so that a second trellisd started in the same network
+// namespace finds it taken (nft_table_owner) instead of replacing it.
+std::string render_nft_script(std::string_view table, std::string_view owner,
+                              const NftRuleset& rules);
 
 // Runs `program -f script_path` after writing `script` there. InternalError with nft's
 // message when it fails or cannot be started.
 void apply_nft(const std::string& program, const std::string& script_path,
                const std::string& script);
+
+// The owner named by table `table`'s comment (render_nft_script); nullopt when the table does
+// not exist or has no such comment (the program's failure to list it counts as no table).
+// InternalError when the program cannot be started.
+std::optional<std::string> nft_table_owner(const std::string& program, std::string_view table);
 
 }  // namespace trellis::node

@@ -15,8 +15,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "node/model/host_prefixes.h"
 #include "store/store.h"
 
 namespace trellis::node {
@@ -100,6 +102,10 @@ class Reconciler {
   virtual ReconcileResult reconcile(const StateCache& state, const Dirty& dirty) = 0;
 
   virtual std::optional<EndpointRuntime> endpoint_runtime(const std::string& id) const = 0;
+
+  // What the host namespace uses already (node/model/host_prefixes.h), listed now. Throws
+  // trellis::Error when the listing fails.
+  virtual std::vector<HostPrefix> host_prefixes() = 0;
 };
 
 }  // namespace trellis::node

@@ -16,7 +16,9 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "node/model/host_prefixes.h"
 #include "store/store.h"
 
 namespace trellis::node {
@@ -58,6 +60,9 @@ struct PlanningContext {
   const store::Store& store;
   store::NodeId self = 0;
   std::set<store::NodeId> live;  // the other live nodes: possible donors
+  // What this host's namespace uses (addresses, routes): new subnets avoid it. Filled when a
+  // network is planned, empty for endpoints.
+  std::vector<HostPrefix> host_prefixes;
 };
 
 class NetworkDriver {

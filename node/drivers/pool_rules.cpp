@@ -24,18 +24,34 @@ ipam::IpAddress parse_v4(std::string_view what, std::string_view text) {
 
 namespace {
 
-using TakenSubnets = std::vector<std::pair<ipam::Prefix, const store::NetworkInfo*>>;
+// A prefix a new network's subnet may not overlap, and what holds it (for messages).
+struct TakenSubnet {
+  ipam::Prefix prefix;
+  std::string holder;  // "network web (1a2b3c4d5e6f)", "address 172.17.0.1/16 on docker0"
+};
+using TakenSubnets = std::vector<TakenSubnet>;
 
-// Subnets of this node's local networks and of every cluster-scope network: a new network's
-// may not overlap them.
-TakenSubnets taken_subnets(const StateCache& state, store::NodeId self) {
+// Subnets of this node's local networks and of every cluster-scope network, and the prefixes
+// the host namespace uses: a new network's may not overlap them.
+TakenSubnets taken_subnets(const StateCache& state, store::NodeId self,
+                           const std::vector<HostPrefix>& host) {
   TakenSubnets taken;
   for (const auto& [id, n] : state.networks()) {
     if (!n.spec.cluster_scope && n.owner != self) continue;
     for (const auto& p : n.spec.ipam_result.pools)
-      taken.emplace_back(ipam::Prefix::parse(p.subnet), &n);
+      taken.push_back({ipam::Prefix::parse(p.subnet), "network " + describe_network(n)});
   }
+  for (const HostPrefix& h : host) taken.push_back({h.prefix, h.source + " (on this host)"});
   return taken;
+}
+
+void check_free(const TakenSubnets& taken, const ipam::Prefix& subnet, const std::string& what) {
+  for (const TakenSubnet& t : taken) {
+    if (t.prefix.overlaps(subnet)) {
+      throw ConflictError(what + ": subnet " + subnet.to_string() + " overlaps " +
+                          t.prefix.to_string() + " of " + t.holder);
+    }
+  }
 }
 
 ipam::Prefix choose_subnet(const TakenSubnets& taken, const store::IpamPoolConfig& pool,
@@ -45,7 +61,7 @@ ipam::Prefix choose_subnet(const TakenSubnets& taken, const store::IpamPoolConfi
       throw InvalidArgumentError(what + ": an ip range or gateway needs a subnet");
     ipam::Allocator allocator;
     ipam::PoolOptions opts;
-    for (const auto& [p, n] : taken) opts.avoid.push_back(p);
+    for (const TakenSubnet& t : taken) opts.avoid.push_back(t.prefix);
     return allocator.request_pool(ipam::kLocalSpace, std::string_view{}, std::string_view{}, opts)
         .pool;
   }
@@ -55,12 +71,7 @@ ipam::Prefix choose_subnet(const TakenSubnets& taken, const store::IpamPoolConfi
     throw InvalidArgumentError(what + ": subnet " + subnet.to_string() +
                                " is too small (at most /30)");
   }
-  for (const auto& [p, n] : taken) {
-    if (p.overlaps(subnet)) {
-      throw ConflictError(what + ": subnet " + subnet.to_string() + " overlaps " + p.to_string() +
-                          " of network " + describe_network(*n));
-    }
-  }
+  check_free(taken, subnet, what);
   return subnet;
 }
 
@@ -83,9 +94,16 @@ std::string describe_network(const store::NetworkInfo& network) {
   return network.spec.name + " (" + short_id(network.spec.id) + ")";
 }
 
-void complete_pool(const StateCache& state, store::NodeId self, store::NetworkCreated& spec,
-                   store::IpamPoolConfig pool, const std::string& what) {
-  const ipam::Prefix subnet = choose_subnet(taken_subnets(state, self), pool, what);
+void check_subnet_free(const StateCache& state, store::NodeId self,
+                       const std::vector<HostPrefix>& host, const ipam::Prefix& subnet,
+                       const std::string& what) {
+  check_free(taken_subnets(state, self, host), subnet, what);
+}
+
+void complete_pool(const StateCache& state, store::NodeId self, const std::vector<HostPrefix>& host,
+                   store::NetworkCreated& spec, store::IpamPoolConfig pool,
+                   const std::string& what) {
+  const ipam::Prefix subnet = choose_subnet(taken_subnets(state, self, host), pool, what);
   pool.subnet = subnet.to_string();
   if (!pool.ip_range.empty()) {
     const ipam::Prefix range = ipam::Prefix::parse(pool.ip_range);

@@ -10,8 +10,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ipam/ip.h"
+#include "node/model/host_prefixes.h"
 #include "store/store.h"
 
 namespace trellis::node {
@@ -25,11 +27,18 @@ ipam::IpAddress parse_v4(std::string_view what, std::string_view text);
 // "name (1a2b3c4d5e6f)", how messages name a network.
 std::string describe_network(const store::NetworkInfo& network);
 
+// ConflictError naming the holder when `subnet` overlaps a subnet of `self`'s local networks,
+// of any cluster network, or a prefix the host uses (`host`).
+void check_subnet_free(const StateCache& state, store::NodeId self,
+                       const std::vector<HostPrefix>& host, const ipam::Prefix& subnet,
+                       const std::string& what);
+
 // Completes `pool` and records it in `spec` (ipam.pools and ipam_result.pools): the subnet must
-// not overlap a subnet of `self`'s local networks or of any cluster network; without one, a
-// free one is allocated from the local default pools.
-void complete_pool(const StateCache& state, store::NodeId self, store::NetworkCreated& spec,
-                   store::IpamPoolConfig pool, const std::string& what);
+// be free (check_subnet_free); without one, a free one is allocated from the local default
+// pools, skipping the same prefixes.
+void complete_pool(const StateCache& state, store::NodeId self, const std::vector<HostPrefix>& host,
+                   store::NetworkCreated& spec, store::IpamPoolConfig pool,
+                   const std::string& what);
 
 // An address "a.b.c.d/len" for a new endpoint of `network`, whose address space `self` owns:
 // `preferred` if it is a free host address of the subnet, else the first free one (inside the

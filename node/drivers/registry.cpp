@@ -22,7 +22,7 @@ std::unique_ptr<NetworkPlane> bridge_plane(NetOps& ops, const DataPlaneOptions& 
 
 std::unique_ptr<NetworkPlane> overlay_plane(NetOps& ops, const DataPlaneOptions& o) {
   return std::make_unique<OverlayPlane>(
-      ops, OverlayPlaneOptions{o.node, RunPaths(o.run_dir).netns_dir(), o.vxlan_port, o.live_nodes,
+      ops, OverlayPlaneOptions{o.node, RunPaths(o.run_dir).netns_dir(), o.vxlan_port,
                                o.egress_default, o.make_overlay});
 }
 

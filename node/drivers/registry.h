@@ -16,7 +16,6 @@
 #include "node/dataplane/network_plane.h"
 #include "node/drivers/driver.h"
 #include "node/drivers/overlay/overlay_programmer.h"
-#include "node/model/live_nodes.h"
 
 namespace trellis::node {
 
@@ -24,11 +23,10 @@ namespace trellis::node {
 struct DataPlaneOptions {
   std::string run_dir;
   store::NodeId node = 0;
-  // The overlay driver: the VXLAN port (--vxlan-port), the other live nodes (null: none), the
-  // egress default (--egress) and how the programmer is made (production:
-  // make_overlay_host_programmer; unset: overlay networks fail as unavailable).
+  // The overlay driver: the VXLAN port (--vxlan-port), the egress default (--egress) and how
+  // the programmer is made (production: make_overlay_host_programmer; unset: overlay networks
+  // fail as unavailable).
   uint16_t vxlan_port = 4789;
-  const LiveNodes* live_nodes = nullptr;
   bool egress_default = false;
   OverlayProgrammerFactory make_overlay;
 };

@@ -1,9 +1,9 @@
 #pragma once
 // Which other nodes count as alive: gossip's alive and suspect members (a suspect may still
-// answer, and acting on a suspicion would flap the data plane). The cluster's membership holds
-// this set once (node/cluster/membership.h); the controller reads it to choose donors of space
-// and to refuse removing a live node, the reconciler to choose which remote endpoints of an
-// overlay network it programs. Nobody pushes copies of it around.
+// answer). The cluster's membership holds this set once (node/cluster/membership.h); the
+// controller reads it to choose donors of space and to refuse removing a live node. The data
+// plane does not: a dead node's endpoints stay programmed (overlay/peer_table.h). Nobody
+// pushes copies of it around.
 //
 // Threads: read on the daemon's I/O thread, where the membership is updated too.
 

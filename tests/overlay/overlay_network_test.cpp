@@ -149,15 +149,13 @@ class OverlayNetworkTest : public ::testing::Test {
   }
 
   // What the daemon does on every change: per node, the network's peer table from its own
-  // store and its membership view, reconciled into its host; local containers attached.
-  std::vector<ReconcileResult> reconcile_all(const store::NetworkInfo& net,
-                                             const std::map<int, std::set<int>>& live = {}) {
+  // store, reconciled into its host; local containers attached.
+  std::vector<ReconcileResult> reconcile_all(const store::NetworkInfo& net) {
     std::vector<ReconcileResult> out;
     const OverlaySpec spec = OverlaySpec::from(net);
     for (int i = 0; i < cluster_->size(); ++i) {
-      auto it = live.find(i);
-      const Membership m = members(i, it == live.end() ? everyone() : it->second);
-      NetworkPeers peers = compute_network_peers(cluster_->node(i).read(), net.spec.id, m);
+      NetworkPeers peers =
+          compute_network_peers(cluster_->node(i).read(), net.spec.id, Cluster::id_of(i));
       out.push_back(hosts_[i]->reconcile(spec, peers));
       if (!peers.instantiate()) continue;
       for (const Container& c : containers_) {
@@ -276,7 +274,7 @@ TEST_F(OverlayNetworkTest, ContainersOfAnotherOverlayNetworkCannotReachThisOne) 
             (std::vector<uint32_t>{n1.spec.ipam_result.vni, n2.spec.ipam_result.vni}));
 }
 
-TEST_F(OverlayNetworkTest, ADeadNodesPeersAreWithdrawnAndComeBackWithIt) {
+TEST_F(OverlayNetworkTest, ALeftNodesPeersStayProgrammedUntilItIsRemoved) {
   make_cluster(3);
   const store::NetworkInfo net = create_network("n1");
   Container& a = add_container(0, net);
@@ -285,16 +283,25 @@ TEST_F(OverlayNetworkTest, ADeadNodesPeersAreWithdrawnAndComeBackWithIt) {
   reconcile_all(net);
   expect_all_pairs_ping({&a, &b, &c});
 
-  // Node 2 (host 3) is declared dead by the others: its peer entries go at once.
-  auto results = reconcile_all(net, {{0, {0, 1}}, {1, {0, 1}}});
+  // Node 2's daemon stops gracefully (an upgrade): its containers keep forwarding, and the
+  // others keep its peers, so nothing is interrupted.
+  cluster_->node(2).append_local(store::NodeLeft{});
+  cluster_->sync_all();
+  auto results = reconcile_all(net);
+  EXPECT_TRUE(results[0].peers.fdb.removed.empty());
+  EXPECT_TRUE(results[1].peers.neighbors.removed.empty());
+  expect_all_pairs_ping({&a, &b, &c});
+
+  // Removed for good (`node rm` on node 0): its endpoints leave the state, its peer entries go.
+  const store::NodeId gone = Cluster::id_of(2);
+  cluster_->node(0).append_local(
+      store::NodeRemoved{gone, cluster_->node(0).version_vector().at(gone)});
+  cluster_->sync_all();
+  results = reconcile_all(net);
   EXPECT_EQ(results[0].peers.fdb.removed.size(), 1u);
   EXPECT_EQ(results[0].peers.neighbors.removed.size(), 1u);
   EXPECT_TRUE(ping_fails(a.box->ns, c.ip()));
   EXPECT_TRUE(pings(a.box->ns, b.ip()));
-  // It is back: re-programmed, same addresses, ping again.
-  results = reconcile_all(net);
-  EXPECT_EQ(results[0].peers.fdb.added.size(), 1u);
-  expect_all_pairs_ping({&a, &b, &c});
 }
 
 TEST_F(OverlayNetworkTest, TheLastLocalEndpointLeavingTearsTheNetworkDown) {

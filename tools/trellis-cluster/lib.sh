@@ -570,8 +570,9 @@ fdb_show() {
   nsenter --net="$f" bridge fdb show 2>/dev/null
 }
 # fdb_has I VNI MAC: true if host I's overlay namespace of VNI has an FDB entry for MAC
-# pointing at a remote VTEP (dst).
-fdb_has() { fdb_show "$1" "$2" | grep -qi "^$3 .*dst "; }
+# pointing at a remote VTEP (dst). (grep reads everything: with -q it would exit at the first
+# match, `bridge` would die of SIGPIPE, and under pipefail a present entry would read as absent.)
+fdb_has() { fdb_show "$1" "$2" | grep -i "^$3 .*dst " >/dev/null; }
 
 # overlay_diag NETWORK: per running host, the endpoints of NETWORK in its state and the remote
 # MACs programmed on its VXLAN device (printed by ping_matrix when a pair fails).

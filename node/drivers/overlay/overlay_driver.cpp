@@ -28,17 +28,8 @@ void check_user_subnet(const PlanningContext& context, const store::IpamPoolConf
       throw InvalidArgumentError(what + ": an ip range or gateway needs a subnet");
     return;
   }
-  const ipam::Prefix subnet = ipam::Prefix::parse(pool.subnet);
-  for (const auto& [id, n] : context.state.networks()) {
-    if (!n.spec.cluster_scope && n.owner != context.self) continue;
-    for (const auto& p : n.spec.ipam_result.pools) {
-      const ipam::Prefix taken = ipam::Prefix::parse(p.subnet);
-      if (taken.overlaps(subnet)) {
-        throw ConflictError(what + ": subnet " + subnet.to_string() + " overlaps " +
-                            taken.to_string() + " of network " + describe_network(n));
-      }
-    }
-  }
+  check_subnet_free(context.state, context.self, context.host_prefixes,
+                    ipam::Prefix::parse(pool.subnet), what);
 }
 
 // The VNI the user asked for: free, and in this node's share (else ask its owner).
@@ -156,7 +147,10 @@ std::optional<SpaceWanted> OverlayDriver::plan_network(const PlanningContext& co
   }
 
   if (pool.subnet.empty()) {
-    const overlay::SpacePick pick = overlay::pick_pool_subnet(pool_space->space, networks, members);
+    std::vector<ipam::Prefix> host;
+    for (const HostPrefix& h : context.host_prefixes) host.push_back(h.prefix);
+    const overlay::SpacePick pick =
+        overlay::pick_pool_subnet(pool_space->space, networks, members, host);
     if (!pick.value) {
       return wanted_from(pick, what, overlay::SpaceKind::kSubnet, "subnets",
                          std::string(store::kSubnetPoolSpace));

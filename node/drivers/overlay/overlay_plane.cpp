@@ -41,20 +41,13 @@ void OverlayPlane::unlabelled_names(const StateCache& state, std::set<std::strin
 }
 
 void OverlayPlane::begin_pass(const StateCache& state, PassScope& scope) {
-  std::set<store::NodeId> live;
-  if (options_.live_nodes) live = options_.live_nodes->live_nodes();
-  live.erase(options_.node);
-  if (live != live_) {
-    live_ = std::move(live);
-    live_changed_ = true;
-  }
   // The dirty ones are in scope already; add those of dirty endpoints, and all of them when
-  // membership or node records changed (or an endpoint of unknown network was removed).
+  // node records changed (or an endpoint of unknown network was removed).
   auto add = [&](const std::string& id) {
     const auto* n = state.network(id);
     if ((n && wants_network(state, *n)) || networks_.count(id)) scope.networks.insert(id);
   };
-  bool every = scope.all || scope.dirty.overlays || live_changed_;
+  bool every = scope.all || scope.dirty.overlays;
   scan_veths_ = scope.all;
   for (const auto& id : scope.dirty.endpoints) {
     const JoinRecord* j = scope.attachments.join(id);
@@ -71,7 +64,6 @@ void OverlayPlane::begin_pass(const StateCache& state, PassScope& scope) {
     for (const auto& [id, n] : state.networks()) add(id);
     for (const auto& [id, vni] : networks_) scope.networks.insert(id);
   }
-  live_changed_ = false;
 }
 
 void OverlayPlane::sweep(const StateCache& state) {
@@ -149,8 +141,8 @@ void OverlayPlane::ensure_network(const StateCache& state, Attachments& attachme
   const overlay::OverlaySpec spec = overlay::OverlaySpec::from(n);
   if (auto old = networks_.find(id); old != networks_.end() && old->second != spec.vni)
     remove_network(attachments, id);
-  const overlay::NetworkPeers peers = overlay::compute_network_peers(
-      n, endpoints, state.node_records(), overlay::Membership{options_.node, live_});
+  const overlay::NetworkPeers peers =
+      overlay::compute_network_peers(n, endpoints, state.node_records(), options_.node);
   for (const auto& skipped : peers.skipped) {
     logger().warn("network {}: endpoint {} of node {} not programmed: {}", n.spec.name,
                   short_id(skipped.endpoint), store::format_node_id(skipped.node), skipped.reason);

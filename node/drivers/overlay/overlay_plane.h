@@ -3,8 +3,9 @@
 // endpoint, an overlay namespace with bridge, VXLAN device (local = this node's announced
 // address) and the remote peers, through one OverlayProgrammer (overlay::OverlayHost) made once
 // this node's own record names its address; joined endpoints get a veth ethN from the sandbox
-// into the overlay bridge. Remote endpoints are programmed only while their node is live
-// (LiveNodes, read at every pass; a change re-syncs every overlay network). A sandbox whose
+// into the overlay bridge. Every remote endpoint in the state is programmed, whatever gossip
+// says of its node (overlay/peer_table.h: a dead daemon's containers still forward; only a
+// node removal takes them away). A sandbox whose
 // default route comes from an overlay network with egress (option egress=true, or the node
 // default) gets its route through Egress (gw0 on trlgw0) instead. Overlay namespaces of
 // networks without a local endpoint left by a crash are swept once per start-up.
@@ -21,7 +22,6 @@
 #include "node/dataplane/network_plane.h"
 #include "node/drivers/egress/egress.h"
 #include "node/drivers/overlay/overlay_programmer.h"
-#include "node/model/live_nodes.h"
 
 namespace trellis::node {
 
@@ -29,8 +29,7 @@ struct OverlayPlaneOptions {
   store::NodeId node = 0;
   std::string netns_dir;  // <run>/netns: the overlay namespaces live beside the sandboxes'
   uint16_t vxlan_port = 4789;
-  const LiveNodes* live_nodes = nullptr;  // null: no other node is alive
-  bool egress_default = false;            // --egress: egress unless the network says otherwise
+  bool egress_default = false;  // --egress: egress unless the network says otherwise
   // Makes the programmer once the VTEP address is known; unset: overlay networks with a local
   // endpoint fail as unavailable (so a pass over fake NetOps never programs the real kernel).
   OverlayProgrammerFactory make_overlay;
@@ -81,8 +80,6 @@ class OverlayPlane final : public NetworkPlane {
   OverlayPlaneOptions options_;
   Egress egress_;
   std::unique_ptr<OverlayProgrammer> programmer_;
-  std::set<store::NodeId> live_;              // other live nodes, as of the last pass
-  bool live_changed_ = false;                 // live_ changed: re-sync every overlay network
   bool scan_veths_ = false;                   // this pass lists the veths on the bridges
   bool swept_ = false;                        // stale overlay namespaces removed since the start-up
   std::map<std::string, uint32_t> networks_;  // network id -> VNI, instantiated here

@@ -234,11 +234,6 @@ TEST_F(ClusterPolicyTest, ASpaceRequestIsAnsweredWithADonationAuthoredBeforeTheA
 
 // ---- the policy's routing, over a service that is never started ----------------------------
 
-struct CountingDependents final : LiveSetDependents {
-  void live_set_changed() override { ++calls; }
-  int calls = 0;
-};
-
 struct RecordedAnswers final : SpaceAnswerListener {
   void space_answered(uint64_t id, bool gives_nothing, const std::string& reason) override {
     answers.push_back({id, gives_nothing, reason});
@@ -257,13 +252,12 @@ class ClusterPolicyRoutingTest : public ClusterPolicyTest {
     ClusterOptions o;
     o.advertise_addr = "192.0.2.1:0";
     service_ = std::make_unique<ClusterService>(*a_.store, o);
-    policy_ = std::make_unique<ClusterPolicy>(*a_.store, *service_, live_, *a_.writer, dependents_,
-                                              answers_, ClusterPolicy::Options{"a", founder});
+    policy_ = std::make_unique<ClusterPolicy>(*a_.store, *service_, live_, *a_.writer, answers_,
+                                              ClusterPolicy::Options{"a", founder});
     return *policy_;
   }
   Node a_{root_, kA, "a"};
   Membership live_;
-  CountingDependents dependents_;
   RecordedAnswers answers_;
   std::unique_ptr<ClusterService> service_;
   std::unique_ptr<ClusterPolicy> policy_;
@@ -282,19 +276,19 @@ TEST_F(ClusterPolicyRoutingTest, ReadyAnnouncesAndTheFounderFoundsTheSpaces) {
   EXPECT_EQ(a_.writer->written.size(), written);
 }
 
-TEST_F(ClusterPolicyRoutingTest, OnlyChangesOfTheLiveSetReprogramItsDependents) {
+TEST_F(ClusterPolicyRoutingTest, MemberChangesMoveTheLiveSetAndOweJoinDonations) {
   ClusterPolicy& p = policy(/*founder=*/true);
   p.ready();
   p.member_changed(change(kB, MemberState::kAlive, MemberState::kAlive, true));
-  EXPECT_EQ(dependents_.calls, 1);
   EXPECT_EQ(live_.live_nodes(), std::set<store::NodeId>{kB});
   EXPECT_EQ(a_.writer->written_of<store::RangeDonated>().size(), 2u) << "B got its share";
   p.member_changed(change(kB, MemberState::kSuspect, MemberState::kAlive, false));
   p.member_changed(change(kA, MemberState::kAlive, MemberState::kAlive, false, true));
-  EXPECT_EQ(dependents_.calls, 1);
+  EXPECT_EQ(live_.live_nodes(), std::set<store::NodeId>{kB});
   p.member_changed(change(kB, MemberState::kDead, MemberState::kSuspect, false));
-  EXPECT_EQ(dependents_.calls, 2);
   EXPECT_TRUE(live_.live_nodes().empty());
+  p.member_changed(change(kB, MemberState::kAlive, MemberState::kDead, false));
+  EXPECT_EQ(live_.live_nodes(), std::set<store::NodeId>{kB});
 }
 
 TEST_F(ClusterPolicyRoutingTest, AnswersThatGiveNothingEndTheWaitEarly) {

@@ -364,18 +364,9 @@ TEST_F(OverlayControllerTest, NodeRemovalRefusesLiveNodesAndReclaimsGoneOnes) {
   EXPECT_THROW(a_.c().remove_node("b"), ConflictError);  // already removed
 }
 
-TEST_F(OverlayControllerTest, LiveNodesExcludeThisNodeAndOverlayNetworksAreListed) {
+TEST_F(OverlayControllerTest, LiveNodesExcludeThisNode) {
   a_.live.set({kB, kC, kA});
   EXPECT_EQ(a_.c().live_nodes(), (std::set<store::NodeId>{kB, kC}));
-  const auto n = a_.c().create_network(overlay_request("front"));
-  NetworkRequest bridge;
-  bridge.name = "br";
-  a_.c().create_network(bridge);
-  EXPECT_EQ(a_.c().overlay_networks(), std::set<std::string>{n.spec.id});
-  const size_t calls = a_.reconciler.calls.size();
-  a_.c().reconcile_networks(a_.c().overlay_networks());
-  ASSERT_EQ(a_.reconciler.calls.size(), calls + 1);
-  EXPECT_EQ(a_.reconciler.calls.back().networks, std::set<std::string>{n.spec.id});
 }
 
 // The API's asynchronous path: a command that needs a donation waits in PendingOperations

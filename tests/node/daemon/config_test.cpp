@@ -56,6 +56,37 @@ TEST(ConfigTest, ConfigFileIsReadAndFlagsWin) {
   EXPECT_EQ(c->name, "from-flag");
 }
 
+// A typo in the config file is an error naming the key, never a silent fall-back to the
+// defaults (a "[trellisd]" header once sent a daemon to /var/lib/trellis).
+TEST(ConfigTest, UnknownKeysAndSectionsInTheConfigFileAreInvalidArguments) {
+  TempDir dir;
+  auto parse_file = [&](const std::string& text) {
+    std::ofstream(dir / "trellisd.conf") << text;
+    return parse({"--config", dir / "trellisd.conf"});
+  };
+  auto error_of = [&](const std::string& text) -> std::string {
+    try {
+      parse_file(text);
+    } catch (const InvalidArgumentError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string ok = "data-dir = \"" + std::string(dir / "data") + "\"\n";
+  ASSERT_TRUE(parse_file(ok));
+
+  std::string e = error_of(ok + "date-dir = \"/tmp/x\"\n");
+  EXPECT_NE(e.find("unknown key 'date-dir'"), std::string::npos) << e;
+  EXPECT_NE(e.find(std::string(dir / "trellisd.conf")), std::string::npos) << e;
+
+  e = error_of("[trellisd]\n" + ok);
+  EXPECT_NE(e.find("unknown key 'trellisd."), std::string::npos) << e;
+  EXPECT_NE(e.find("outside any [section]"), std::string::npos) << e;
+
+  e = error_of(ok + "advertise-address = \"192.0.2.1\"\n");
+  EXPECT_NE(e.find("unknown key 'advertise-address'"), std::string::npos) << e;
+}
+
 TEST(ConfigTest, BadFlagsAreInvalidArguments) {
   EXPECT_THROW(parse({"--no-such-flag"}), InvalidArgumentError);
   EXPECT_THROW(parse({"--vxlan-port", "0"}), InvalidArgumentError);

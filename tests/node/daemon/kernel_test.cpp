@@ -241,6 +241,28 @@ TEST_F(KernelTest, NetworkCommandsAndTheirErrors) {
   EXPECT_TRUE(js({"network", "ls"}).empty());
 }
 
+// A host that runs Docker has docker0 on 172.17.0.1/16, the first default pool: a new network
+// takes another one, and asking for docker0's subnet is refused with the interface named.
+TEST_F(KernelTest, DefaultSubnetsSkipTheHostsAddressesAndRoutes) {
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"ip", "link", "add", "docker0", "type", "bridge"},
+        {"ip", "addr", "add", "172.17.0.1/16", "dev", "docker0"},
+        {"ip", "link", "set", "docker0", "up"},
+        {"ip", "route", "add", "172.18.0.0/16", "dev", "docker0"}}) {
+    const Result r = host_->run(cmd);
+    ASSERT_EQ(r.status, 0) << cmd[0] << " " << cmd[1] << ": " << r.err;
+  }
+  ok({"network", "create", "app"});
+  const std::string subnet = js({"network", "inspect", "app"})["subnets"][0]["subnet"];
+  EXPECT_NE(subnet.rfind("172.17.", 0), 0u) << subnet;
+  EXPECT_NE(subnet.rfind("172.18.", 0), 0u) << subnet;
+  fails({"network", "create", "--subnet", "172.17.0.0/16", "same"}, "docker0");
+  fails({"network", "create", "--subnet", "172.18.4.0/24", "routed"}, "route 172.18.0.0/16");
+  // Loopback is the host's too.
+  fails({"network", "create", "--subnet", "127.0.0.0/24", "lo"}, "on lo");
+  EXPECT_EQ(count_links("trlb"), 1);
+}
+
 TEST_F(KernelTest, EndpointAndSandboxCommandsAndTheirErrors) {
   network("n1", "192.0.2.0/26");
   ok({"endpoint", "create", "--network", "n1", "--ip", "192.0.2.10", "--alias", "www", "-p",
@@ -437,6 +459,65 @@ TEST_F(KernelTest, RestartAfterKill9AdoptsTwentyContainers) {
   EXPECT_FALSE(addresses.count(ip_of("fresh", "n")));
   EXPECT_TRUE(ping("fresh", ip_of("c3", "n")));
   EXPECT_EQ(js({"sandbox", "inspect", "fresh"})["endpoints"][0]["interface"], "eth0");
+}
+
+// A second daemon given the same --run-dir (but its own data) must not "adopt" the first
+// one's namespaces and sandbox files: it exits before touching the directory.
+TEST_F(KernelTest, ASecondDaemonOnTheSameRunDirExitsAndTouchesNothing) {
+  network("n", "192.0.2.0/26");
+  container("c1", {"n"});
+  container("c2", {"n"});
+  const std::string netns = host_->run_dir() + "/netns";
+  auto entries = [](const std::string& dir) {
+    std::set<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      names.insert(e.path().filename());
+    return names;
+  };
+  const std::set<std::string> namespaces = entries(netns);
+  const std::set<std::string> sandboxes = entries(host_->run_dir() + "/sandboxes");
+  const std::string links = host_->run({"ip", "-o", "link", "show"}).out;
+
+  // (Under `timeout`: a daemon that wrongly starts would otherwise keep running.)
+  testing::TempDir other;
+  const Result second =
+      host_->run({"timeout", "20", TRELLISD_BIN, "--data-dir", other / "data", "--run-dir",
+                  host_->run_dir(), "--log-level", "warn", "--resolv-conf", other / "resolv.conf"});
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.err.find("another trellisd uses run directory " + host_->run_dir()),
+            std::string::npos)
+      << second.err;
+
+  EXPECT_EQ(entries(netns), namespaces);
+  EXPECT_EQ(entries(host_->run_dir() + "/sandboxes"), sandboxes);
+  EXPECT_EQ(host_->run({"ip", "-o", "link", "show"}).out, links);
+  EXPECT_TRUE(ping("c1", ip_of("c2", "n")));
+  EXPECT_EQ(js({"sandbox", "ls"}).size(), 2u);
+}
+
+// A second daemon in the same network namespace (its own data and run directories) must not
+// replace the first one's nftables table: it refuses to start, naming the owner.
+TEST_F(KernelTest, ASecondDaemonInTheSameNamespaceLeavesTheFirstOnesNftablesAlone) {
+  network("web", "192.0.2.0/26");
+  container("srv", {"web"}, {"-p", "8080:80"});
+  const std::string table = host_->run({"nft", "list", "table", "inet", "trellis"}).out;
+  const std::string first = js({"info"})["node_id"];
+  ASSERT_NE(table.find("comment \"trellis node " + first + "\""), std::string::npos) << table;
+  ASSERT_NE(table.find("dport 8080"), std::string::npos) << table;
+
+  // (Under `timeout`: a daemon that wrongly starts would otherwise keep running.)
+  testing::TempDir other;
+  const Result second =
+      host_->run({"timeout", "20", TRELLISD_BIN, "--data-dir", other / "data", "--run-dir",
+                  other / "run", "--log-level", "warn", "--resolv-conf", other / "resolv.conf"});
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.err.find("nftables table inet trellis in this network namespace belongs to "
+                            "trellisd node " +
+                            first),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(host_->run({"nft", "list", "table", "inet", "trellis"}).out, table);
+  EXPECT_EQ(js({"sandbox", "ls"}).size(), 1u);
 }
 
 TEST_F(KernelTest, FiftyParallelRunsGetDistinctAddresses) {

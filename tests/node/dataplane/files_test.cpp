@@ -58,8 +58,10 @@ TEST(NftablesTest, ScriptReplacesTheTableAtomically) {
   rules.networks.push_back({"trlbbbbb", "192.0.2.64/26", true, false, true});
   rules.ports.push_back({"tcp", 8080, "", "192.0.2.2", 80});
   rules.ports.push_back({"udp", 5353, "127.0.0.1", "192.0.2.3", 53});
-  const std::string s = render_nft_script("trellis", rules);
-  EXPECT_EQ(s.rfind("add table inet trellis\ndelete table inet trellis\ntable inet trellis {", 0),
+  const std::string s = render_nft_script("trellis", "00000000000000a1", rules);
+  EXPECT_EQ(s.rfind("add table inet trellis\ndelete table inet trellis\ntable inet trellis {\n"
+                    "  comment \"trellis node 00000000000000a1\"\n",
+                    0),
             0u);
   EXPECT_NE(s.find("tcp dport 8080 dnat ip to 192.0.2.2:80\n"), std::string::npos);
   EXPECT_NE(s.find("ip daddr 127.0.0.1 udp dport 5353 dnat ip to 192.0.2.3:53\n"),
@@ -69,7 +71,6 @@ TEST(NftablesTest, ScriptReplacesTheTableAtomically) {
   EXPECT_EQ(s.find("ip saddr 192.0.2.64/26 oifname != \"trlbbbbb\" masquerade"), std::string::npos);
   EXPECT_NE(s.find("iifname \"trlbbbbb\" oifname != \"trlbbbbb\" drop"), std::string::npos);
   EXPECT_NE(s.find("iifname \"trlbbbbb\" oifname \"trlbbbbb\" drop"), std::string::npos);
-  EXPECT_EQ(render_nft_delete("t"), "add table inet t\ndelete table inet t\n");
 }
 
 TEST(IdsTest, NamesMacsAndIds) {

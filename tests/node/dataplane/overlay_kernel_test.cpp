@@ -69,7 +69,6 @@ struct Node {
   std::string run_dir;
   std::unique_ptr<StateCache> cache;
   std::unique_ptr<NetOps> ops;
-  FixedLiveNodes live;
   std::unique_ptr<KernelReconciler> reconciler;
   Dirty pending;
   bool egress_default = false;
@@ -92,7 +91,6 @@ struct Node {
       d.run_dir = run_dir;
       d.node = o.node;
       d.egress_default = egress_default;
-      d.live_nodes = &live;
       d.make_overlay = make_overlay_host_programmer;
       reconciler = std::make_unique<KernelReconciler>(
           *ops, o, DriverRegistry::builtin().make_planes(*ops, d));
@@ -105,9 +103,6 @@ struct Node {
     d.all = d.all || all;
     return osl::run_in_netns(host->ns, [&] { return reconciler->reconcile(*cache, d).failures; });
   }
-
-  // What gossip says; the next reconcile() reads it.
-  void set_live(std::set<store::NodeId> nodes) { live.set(std::move(nodes)); }
 
   void stop() {
     reconciler.reset();
@@ -238,8 +233,6 @@ class OverlayKernelTest : public ::testing::Test {
   std::pair<Ctr, Ctr> two_nodes_one_container_each(
       std::map<std::string, std::string> options = {}) {
     for (auto& n : nodes_) n->start();
-    node(0).set_live({id_of(1)});
-    node(1).set_live({id_of(0)});
     create_network("net1", std::move(options));
     Ctr a = add_container(0, "net1");
     Ctr b = add_container(1, "net1");
@@ -298,7 +291,7 @@ class OverlayKernelTest : public ::testing::Test {
   int counter_ = 0;
 };
 
-TEST_F(OverlayKernelTest, ContainersOnTwoHostsPingAndMembershipWithdrawsAndRestoresPeers) {
+TEST_F(OverlayKernelTest, ContainersOnTwoHostsPingAndPeersStayUntilTheNodeIsRemoved) {
   auto [a, b] = two_nodes_one_container_each();
 
   ASSERT_TRUE(has_overlay(0));
@@ -321,20 +314,19 @@ TEST_F(OverlayKernelTest, ContainersOnTwoHostsPingAndMembershipWithdrawsAndResto
   ASSERT_EQ(fdb(0).size(), 1u);
   EXPECT_EQ(fdb(0)[0].mac.to_string(), b.mac);
 
-  // Node 1 is declared dead on node 0: its entries are withdrawn, and come back with it.
-  node(0).set_live({});
-  reconcile_all();
-  EXPECT_TRUE(fdb(0).empty());
-  EXPECT_TRUE(ping_fails(ns_of(a), b.ip()));
-  node(0).set_live({id_of(1)});
+  // Node 1's daemon stops (a graceful leave; gossip declaring it dead changes nothing here
+  // either): its containers still forward, so node 0 keeps its entry and the ping goes on.
+  node(1).store->append_local(store::NodeLeft{});
+  cluster_->sync_all();
+  EXPECT_TRUE(node(0).pending.overlays);
   reconcile_all();
   EXPECT_EQ(fdb(0).size(), 1u);
   EXPECT_TRUE(pings(ns_of(a), b.ip()));
 
-  // A node record change (node 1 leaves gracefully) withdraws it too, through Dirty::overlays.
-  node(1).store->append_local(store::NodeLeft{});
+  // Removed for good (`node rm` on node 0): its endpoint leaves the state, the entry goes.
+  node(0).store->append_local(
+      store::NodeRemoved{id_of(1), node(0).store->version_vector().at(id_of(1))});
   cluster_->sync_all();
-  EXPECT_TRUE(node(0).pending.overlays);
   reconcile_all();
   EXPECT_TRUE(fdb(0).empty());
 }
@@ -391,7 +383,6 @@ TEST_F(OverlayKernelTest, RestartAdoptsWithoutDuplicatesAndRespectsForeignVeths)
 
   // A restart (new reconciler objects, `all`) adopts the namespace and the container's veth.
   node(0).start();
-  node(0).set_live({id_of(1)});
   const Failures f = node(0).reconcile(true);
   EXPECT_TRUE(f.empty()) << failures_text(f);
   auto links = links_of(a);
@@ -416,7 +407,6 @@ TEST_F(OverlayKernelTest, RestartAdoptsWithoutDuplicatesAndRespectsForeignVeths)
   node(1).store->append_local(store::EndpointRemoved{b.endpoint});
   node(1).pending = Dirty{};  // the stopped daemon saw nothing
   node(1).start();
-  node(1).set_live({id_of(0)});
   const Failures f1 = node(1).reconcile(true);
   EXPECT_TRUE(f1.empty()) << failures_text(f1);
   EXPECT_FALSE(has_overlay(1));
@@ -451,7 +441,6 @@ TEST_F(OverlayKernelTest, EgressGivesAContainerNatToTheUnderlay) {
     return 0;
   }();
   node(0).start();
-  node(0).set_live({id_of(1)});
   EXPECT_TRUE(node(0).reconcile(true).empty());
   for (const auto& l : links_of(a)) {
     if (l.name == "gw0") {

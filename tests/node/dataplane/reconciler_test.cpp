@@ -119,8 +119,11 @@ TEST_F(ReconcilerTest, BridgeNetworkGetsABridgeWithTheGateway) {
             std::string::npos);
   c().remove_network("net1");
   EXPECT_FALSE(ops_.link("", bridge_name(id)));
-  EXPECT_NE(nft_.find("delete table inet trellis"), std::string::npos);
-  EXPECT_EQ(nft_.find("chain"), std::string::npos);
+  // The table stays, empty of rules but naming its owner, so another daemon started in this
+  // namespace finds it taken.
+  EXPECT_EQ(nft_.find("masquerade"), std::string::npos);
+  EXPECT_NE(nft_.find("comment \"trellis node " + store::format_node_id(node_) + "\""),
+            std::string::npos);
 }
 
 TEST_F(ReconcilerTest, JoinCreatesEth0WithAddressMacAndDefaultRoute) {
@@ -466,7 +469,6 @@ class OverlayReconcilerTest : public ::testing::Test {
     d.run_dir = o.run_dir;
     d.node = kSelf;
     d.egress_default = egress_default;
-    d.live_nodes = &live_;
     d.make_overlay = [this](const overlay::HostOptions& h) {
       host_options_ = h;
       return std::make_unique<FakeOverlay>(kernel_, ops_, h);
@@ -535,7 +537,6 @@ class OverlayReconcilerTest : public ::testing::Test {
   FakeNetOps ops_;
   FakeOverlayKernel kernel_;
   overlay::HostOptions host_options_;
-  FixedLiveNodes live_;  // what gossip would say
   std::unique_ptr<KernelReconciler> reconciler_;
   std::string nft_;
   std::map<std::string, std::string> bases_;
@@ -575,7 +576,9 @@ TEST_F(OverlayReconcilerTest, NodeChangesMakeEveryOverlayNetworkDirty) {
   EXPECT_TRUE(e.overlays);
 }
 
-TEST_F(OverlayReconcilerTest, LiveNodesDecideWhichRemoteEndpointsArePeers) {
+// Whatever gossip says of their node (the reconciler does not even hear it), remote endpoints
+// are programmed until the node is removed.
+TEST_F(OverlayReconcilerTest, RemoteEndpointsArePeersUntilTheirNodeIsRemoved) {
   network("ov", 5000);
   container("a", "ov", 5);
   // An endpoint of node kPeer, authored in its own store with an address donated by us.
@@ -603,16 +606,13 @@ TEST_F(OverlayReconcilerTest, LiveNodesDecideWhichRemoteEndpointsArePeers) {
   peer.append_local(e);
   store_->apply_remote(peer.events_after(kPeer, 0, 1000));
   pass();
-  EXPECT_TRUE(kernel_.peers[5000].peers.empty());  // kPeer is not alive
-  EXPECT_EQ(kernel_.peers[5000].withdrawn, std::vector<std::string>{"eremote0000000000"});
-
-  live_.set({kPeer, kSelf});
-  pass();  // nothing dirty: the live set alone makes the overlay networks reconciled
   ASSERT_EQ(kernel_.peers[5000].peers.size(), 1u);
   EXPECT_EQ(kernel_.peers[5000].peers[0].vtep.to_string(), "192.0.2.12");
   EXPECT_EQ(kernel_.peers[5000].peers[0].mac, "02:42:0a:09:00:99");
+  EXPECT_TRUE(kernel_.peers[5000].withdrawn.empty());
 
-  live_.set({});
+  // `node rm` of kPeer (here by this node): its endpoint leaves the state and the peer goes.
+  store_->append_local(store::NodeRemoved{kPeer, store_->version_vector().at(kPeer)});
   pass();
   EXPECT_TRUE(kernel_.peers[5000].peers.empty());
 }

@@ -53,12 +53,12 @@ class BridgePlanningTest : public ::testing::Test {
     store::IpamPoolConfig pool;
     pool.subnet = subnet;
     pool.ip_range = std::move(ip_range);
-    complete_pool(*cache_, self_, spec, pool, "create network");
+    complete_pool(*cache_, self_, {}, spec, pool, "create network");
     store_->append_local(spec);
     cache_->load_all();
     return *cache_->network(spec.id);
   }
-  PlanningContext context() const { return {*cache_, *store_, self_, {}}; }
+  PlanningContext context() const { return {*cache_, *store_, self_, {}, {}}; }
 
   TempDir dir_;
   std::optional<store::Store> store_;
@@ -85,11 +85,37 @@ TEST_F(BridgePlanningTest, PoolRulesRefuseAnOverlappingSubnet) {
   store::NetworkCreated spec;
   store::IpamPoolConfig pool;
   pool.subnet = "192.0.2.32/27";
-  EXPECT_THROW(complete_pool(*cache_, self_, spec, pool, "create network"), ConflictError);
+  EXPECT_THROW(complete_pool(*cache_, self_, {}, spec, pool, "create network"), ConflictError);
   pool.subnet.clear();
-  complete_pool(*cache_, self_, spec, pool, "create network");  // from the default pools
+  complete_pool(*cache_, self_, {}, spec, pool, "create network");  // from the default pools
   ASSERT_EQ(spec.ipam_result.pools.size(), 1u);
   EXPECT_NE(spec.ipam_result.pools.front().subnet, "");
+}
+
+// Docker's docker0 holds 172.17.0.1/16, the first of the default pools: a network must not
+// take it (a second bridge with that address cuts both off), and asking for it is refused
+// with the interface named.
+TEST_F(BridgePlanningTest, DefaultPoolsSkipWhatTheHostUsesAndAnOverlapNamesIt) {
+  const std::vector<HostPrefix> host = {
+      {ipam::Prefix::parse("172.17.0.0/16"), "address 172.17.0.1/16 on docker0"},
+      {ipam::Prefix::parse("172.18.0.0/16"), "route 172.18.0.0/16 on tun0"}};
+  store::NetworkCreated spec;
+  store::IpamPoolConfig pool;
+  complete_pool(*cache_, self_, host, spec, pool, "create network");
+  ASSERT_EQ(spec.ipam_result.pools.size(), 1u);
+  const ipam::Prefix chosen = ipam::Prefix::parse(spec.ipam_result.pools.front().subnet);
+  for (const HostPrefix& h : host) EXPECT_FALSE(chosen.overlaps(h.prefix)) << chosen.to_string();
+
+  pool.subnet = "172.17.5.0/24";
+  try {
+    complete_pool(*cache_, self_, host, spec, pool, "create network");
+    ADD_FAILURE() << "an explicit subnet over docker0's was accepted";
+  } catch (const ConflictError& e) {
+    EXPECT_NE(std::string(e.what()).find("overlaps 172.17.0.0/16 of address 172.17.0.1/16 on "
+                                         "docker0 (on this host)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

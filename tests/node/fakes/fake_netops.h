@@ -21,6 +21,7 @@ class FakeNetOps : public NetOps {
   struct Ns {
     std::map<std::string, LinkInfo> links;
     std::optional<std::pair<std::string, std::string>> route;
+    std::vector<std::pair<std::string, std::string>> routes;  // other than the default
   };
 
   FakeNetOps() { namespaces[""] = {}; }
@@ -138,6 +139,9 @@ class FakeNetOps : public NetOps {
   void clear_default_route(const std::string& ns) override { at(ns).route.reset(); }
   std::optional<std::pair<std::string, std::string>> default_route(const std::string& ns) override {
     return at(ns).route;
+  }
+  std::vector<std::pair<std::string, std::string>> routes(const std::string& ns) override {
+    return at(ns).routes;
   }
   void set_sysctl(const std::string& ns, const std::string& key,
                   const std::string& value) override {

@@ -27,9 +27,11 @@ class FakeReconciler : public Reconciler {
   std::optional<EndpointRuntime> endpoint_runtime(const std::string&) const override {
     return std::nullopt;
   }
+  std::vector<HostPrefix> host_prefixes() override { return host; }
 
   std::vector<Dirty> calls;
   std::function<Failures(const StateCache&, const Dirty&)> fail;
+  std::vector<HostPrefix> host;  // what host_prefixes() reports
 };
 
 }  // namespace trellis::node::testing
