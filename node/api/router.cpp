@@ -223,7 +223,7 @@ ClusterService& ApiRouter::cluster() const {
 
 void ApiRouter::add_cluster_routes() {
   add("GET", "/cluster/members",
-      [this](const Call&) { return ok(members_to_json(cluster().members())); });
+      [this](const Call&) { return ok(views_.members(cluster().members())); });
   add("GET", "/cluster/log", [this](const Call&) {
     json j = log_status_to_json(cluster().log_status());
     j["state_digest"] = controller_.state_digest();

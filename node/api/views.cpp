@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "node/api/cluster_json.h"
 #include "node/dataplane/names.h"
 #include "node/drivers/registry.h"
 #include "overlay/space_planner.h"
@@ -148,6 +149,16 @@ json Views::info(const ProcessInfo& process) const {
           {"sandboxes", c_.state().sandboxes().size()},
           {"events", counts.events},
           {"failures", failures}};
+}
+
+json Views::members(const std::vector<ClusterMember>& members) const {
+  json out = members_to_json(members);
+  const store::ReadView view = c_.read();
+  for (json& m : out) {
+    const auto record = view.node(store::parse_node_id(m.value("id", "")));
+    if (record && record->status == store::NodeStatus::kRemoved) m["state"] = "removed";
+  }
+  return out;
 }
 
 json Views::nodes(const std::vector<ClusterMember>& members) const {

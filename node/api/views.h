@@ -35,6 +35,9 @@ class Views {
   json info(const ProcessInfo& process) const;
   // GET /nodes: every node the state or the membership knows, with its share of every space.
   json nodes(const std::vector<ClusterMember>& members) const;
+  // GET /cluster/members: gossip's view (members_to_json), except that a member whose node
+  // record says removed shows "removed", whatever gossip says of it.
+  json members(const std::vector<ClusterMember>& members) const;
 
  private:
   const Controller& c_;

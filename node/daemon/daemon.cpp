@@ -67,6 +67,21 @@ void lock_dir(const std::string& dir, const std::string& what, int& fd) {
   }
 }
 
+// Set when the store says the cluster removed this node: what to tell the operator.
+std::optional<std::string> removal_of_self(const store::Store& store) {
+  const store::NodeIdentity id = store.identity();
+  const store::ReadView view = store.read();
+  const std::optional<store::NodeInfo> self = view.node(id.id);
+  if (!self || self->status != store::NodeStatus::kRemoved) return std::nullopt;
+  const std::optional<store::NodeInfo> remover = view.node(self->removed_by);
+  const std::string by = (remover && !remover->name.empty() ? remover->name + " " : "") + "(" +
+                         store::format_node_id(self->removed_by) + ")";
+  return "this node " + id.name + " (" + store::format_node_id(id.id) +
+         ") was removed from cluster " + store::format_node_id(id.cluster_id) + " by node " + by +
+         " (trellis node rm); its data directory cannot rejoin: start with an empty " +
+         "--data-dir to join again as a new node";
+}
+
 // Another trellisd in this network namespace owns the nftables table (its comment names the
 // node, see render_nft_script): replacing it would drop that daemon's NAT, published ports
 // and isolation, and it would never know. Checked before anything in the kernel is touched.
@@ -162,7 +177,8 @@ struct Daemon::Impl {
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> server;
   asio::steady_timer retry_timer{io};
-  bool reconcile_posted = false;  // a reconcile_changes() is queued on io
+  bool reconcile_posted = false;       // a reconcile_changes() is queued on io
+  std::optional<std::string> removed;  // set when the cluster removed this node: why we stop
   std::optional<asio::signal_set> signals;
 
   ~Impl() {
@@ -246,6 +262,7 @@ void Daemon::start() {
   options.node_name = c.name;
   impl_->store.emplace(store::Store::open(c.data_dir, options));
   const store::NodeIdentity id = impl_->store->identity();
+  if (auto removed = removal_of_self(*impl_->store)) throw NodeRemovedError(*removed);
   logger().info("trellisd {} starting: node {} ({}), data {}, run {}", version(), id.name,
                 store::format_node_id(id.id), c.data_dir, c.run_dir);
 
@@ -286,6 +303,15 @@ void Daemon::start() {
       [pending = impl_->pending.get()](const store::ChangeSet& changes) {
         pending->on_change(changes);
       });
+  // A removal of this node learnt from the cluster (it was removed while down, or now): stop
+  // with one clear line rather than run on as a member whose writes are all ignored.
+  impl_->controller->add_change_observer([this, self = id.id](const store::ChangeSet& changes) {
+    if (impl_->removed || (!changes.rebuilt && !changes.nodes.count(self))) return;
+    impl_->removed = removal_of_self(*impl_->store);
+    if (!impl_->removed) return;
+    logger().error("{}; stopping", *impl_->removed);
+    stop();
+  });
   if (c.clustering()) start_cluster();
 
   ApiInfo info;
@@ -326,6 +352,7 @@ void Daemon::run(bool handle_signals) {
   }
   impl_->io.run();
   logger().info("trellisd stopped");
+  if (impl_->removed) throw NodeRemovedError(*impl_->removed);
 }
 
 void Daemon::stop() {

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
     daemon.start();
     daemon.run(/*handle_signals=*/true);
     return 0;
+  } catch (const NodeRemovedError& e) {
+    std::fprintf(stderr, "trellisd: %s\n", e.what());
+    return 3;
   } catch (const trellis::Error& e) {
     std::fprintf(stderr, "trellisd: %s\n", e.what());
     return e.kind() == trellis::ErrorKind::kInvalidArgument ? 2 : 1;

@@ -249,6 +249,21 @@ TEST_F(OverlayProcessTest, NetworksAddressesAndNodeRemovalAcrossThreeDaemons) {
   // Space that was node2's serves node0 again: an endpoint can still be created.
   EXPECT_EQ(hosts[0]->cli({"endpoint", "create", "--network", "ov", "after"}).status, 0);
 
+  // ---- the removed node comes back with its old data directory: it learns of its removal
+  // from the cluster and stops with one clear line (exit 3); the members show it removed; a
+  // second start refuses at once, from what its store now knows.
+  hosts[2]->spawn();
+  const std::optional<int> code = hosts[2]->wait_exit(std::chrono::seconds(20));
+  ASSERT_TRUE(code.has_value()) << "the removed node kept running:\n" << hosts[2]->log();
+  EXPECT_EQ(*code, 3) << hosts[2]->log();
+  EXPECT_NE(hosts[2]->log().find("was removed from cluster"), std::string::npos) << hosts[2]->log();
+  EXPECT_NE(hosts[2]->log().find("start with an empty --data-dir"), std::string::npos);
+  EXPECT_TRUE(wait_for([&] { return member_state(*hosts[0], "node2") == "removed"; },
+                       std::chrono::seconds(10)))
+      << member_state(*hosts[0], "node2");
+  hosts[2]->spawn();
+  EXPECT_EQ(hosts[2]->wait_exit(std::chrono::seconds(10)), std::optional<int>(3));
+
   // For diagnosis: what the daemons complained about (the data plane is not checked here).
   for (int i = 0; i < kNodes; ++i) {
     std::istringstream log(hosts[i]->log());

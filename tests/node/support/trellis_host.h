@@ -180,6 +180,21 @@ class TrellisHost {
     }
     throw std::runtime_error("trellisd did not answer: " + slurp(log));
   }
+  // Waits up to `limit` for the spawned daemon to exit by itself; its exit status (128 +
+  // signal for a signal), or nullopt if it still runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds limit) {
+    std::optional<int> code;
+    test_support::eventually(
+        [&] {
+          int status = 0;
+          if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          pid_ = -1;
+          code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          return true;
+        },
+        limit, std::chrono::milliseconds(20));
+    return code;
+  }
   void kill9() {
     ::kill(pid_, SIGKILL);
     int status = 0;
