@@ -73,7 +73,8 @@ struct NetworkPeers {
   friend bool operator==(const NetworkPeers&, const NetworkPeers&) = default;
 };
 
-// Who is alive, from the membership layer (gossip). `self` is always treated as alive.
+// Who is alive, from the membership layer (gossip). `self` is always treated as alive. Used by
+// the space planner (space_planner.h) to choose donors; the peer table does not read it.
 struct Membership {
   store::NodeId self = 0;
   std::set<store::NodeId> live;

@@ -100,7 +100,13 @@ std::optional<Config> parse_command_line(int argc, const char* const* argv,
   } catch (const CLI::ConfigError& e) {
     std::string why = e.what();
     const std::string unparsed = "INI was not able to parse ";
-    if (why.rfind(unparsed, 0) == 0) why = "unknown key '" + why.substr(unparsed.size()) + "'";
+    if (why.rfind(unparsed, 0) == 0) {
+      const std::string key = why.substr(unparsed.size());
+      // CLI11 reports a section header as "<section>.++" (its opening marker).
+      const bool section = key.size() > 3 && key.compare(key.size() - 3, 3, ".++") == 0;
+      why = section ? "section [" + key.substr(0, key.size() - 3) + "] is not allowed"
+                    : "unknown key '" + key + "'";
+    }
     throw InvalidArgumentError("--config " + config_file->as<std::string>() + ": " + why +
                                " (keys are the long flag names without '--', e.g. "
                                "data-dir = \"/var/lib/trellis\", outside any [section])");

@@ -82,6 +82,20 @@ std::optional<std::string> removal_of_self(const store::Store& store) {
          "--data-dir to join again as a new node";
 }
 
+// A removed node's data directory is done with: its nftables table (marked with its node id)
+// goes too, so that the fresh --data-dir the operator is told to use (a new node id) is not
+// refused for a table of a node that no longer exists. Best effort: the removal is the error
+// to report.
+void drop_own_nft_table(const Config& c, store::NodeId self) {
+  try {
+    if (nft_table_owner(c.nft_program, c.nft_table) != store::format_node_id(self)) return;
+    apply_nft(c.nft_program, c.run_dir + "/nftables.rules",
+              "add table inet " + c.nft_table + "\ndelete table inet " + c.nft_table + "\n");
+  } catch (const std::exception& e) {
+    logger().warn("removing nftables table {} of this removed node: {}", c.nft_table, e.what());
+  }
+}
+
 // Another trellisd in this network namespace owns the nftables table (its comment names the
 // node, see render_nft_script): replacing it would drop that daemon's NAT, published ports
 // and isolation, and it would never know. Checked before anything in the kernel is touched.
@@ -262,7 +276,10 @@ void Daemon::start() {
   options.node_name = c.name;
   impl_->store.emplace(store::Store::open(c.data_dir, options));
   const store::NodeIdentity id = impl_->store->identity();
-  if (auto removed = removal_of_self(*impl_->store)) throw NodeRemovedError(*removed);
+  if (auto removed = removal_of_self(*impl_->store)) {
+    if (!factory_) drop_own_nft_table(c, id.id);
+    throw RemovedFromClusterError(*removed);
+  }
   logger().info("trellisd {} starting: node {} ({}), data {}, run {}", version(), id.name,
                 store::format_node_id(id.id), c.data_dir, c.run_dir);
 
@@ -352,7 +369,10 @@ void Daemon::run(bool handle_signals) {
   }
   impl_->io.run();
   logger().info("trellisd stopped");
-  if (impl_->removed) throw NodeRemovedError(*impl_->removed);
+  if (impl_->removed) {
+    if (!factory_) drop_own_nft_table(config_, impl_->store->identity().id);
+    throw RemovedFromClusterError(*impl_->removed);
+  }
 }
 
 void Daemon::stop() {

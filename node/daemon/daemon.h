@@ -27,7 +27,7 @@ class Controller;
 // This node was removed from its cluster (`trellis node rm` on another node): its data
 // directory cannot take part any more. The message names the node, the cluster, the remover
 // and what to do. trellisd exits with status 3 for it.
-class NodeRemovedError : public ConflictError {
+class RemovedFromClusterError : public ConflictError {
  public:
   using ConflictError::ConflictError;
 };
@@ -47,10 +47,10 @@ class Daemon {
   // them), opens the store, reconciles the data
   // plane with the state and starts listening. Throws (with the directory or socket named)
   // when any of it fails; UnavailableError when another trellisd uses the directories;
-  // NodeRemovedError when the store says the cluster removed this node.
+  // RemovedFromClusterError when the store says the cluster removed this node.
   void start();
   // Serves until stop() or, with handle_signals, SIGINT/SIGTERM. Kernel objects stay in place
-  // when the daemon stops: a restart adopts them. Throws NodeRemovedError when it stopped
+  // when the daemon stops: a restart adopts them. Throws RemovedFromClusterError when it stopped
   // because the cluster removed this node (`trellis node rm` elsewhere).
   void run(bool handle_signals);
   // Thread-safe.

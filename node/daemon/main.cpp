@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
     daemon.start();
     daemon.run(/*handle_signals=*/true);
     return 0;
-  } catch (const NodeRemovedError& e) {
+  } catch (const RemovedFromClusterError& e) {
     std::fprintf(stderr, "trellisd: %s\n", e.what());
     return 3;
   } catch (const trellis::Error& e) {

@@ -425,7 +425,7 @@ std::optional<EndpointRuntime> KernelReconciler::endpoint_runtime(const std::str
 }
 
 std::vector<HostPrefix> KernelReconciler::host_prefixes() {
-  return host_prefixes_of(ops_.links(""), ops_.routes(""));
+  return host_prefixes_of(ops_.links(""), ops_.routes(""), options_.node);
 }
 
 namespace {

@@ -40,6 +40,12 @@ std::string render_nft_script(std::string_view table, std::string_view owner,
   s += "delete table inet " + t + "\n";
   s += "table inet " + t + " {\n";
   s += "  comment " + quoted(std::string(kOwnerComment) + std::string(owner)) + "\n";
+  if (rules.empty()) {
+    // Only the owner's mark: no base chains, so no NAT hooks (and no conntrack work) on a
+    // host with nothing to NAT, publish or isolate.
+    s += "}\n";
+    return s;
+  }
   s += "  chain prerouting {\n";
   s += "    type nat hook prerouting priority dstnat; policy accept;\n";
   s += "    fib daddr type local jump published\n";
@@ -90,8 +96,8 @@ namespace {
 
 struct NftRun {
   int status = -1;  // exit status; -1 when it did not exit normally
-  std::string out;  // stdout (up to 1 MiB)
-  std::string err;  // stderr (up to 16 KiB)
+  std::string out;  // stdout, when captured (up to 1 MiB)
+  std::string err;  // stderr, when captured (up to 16 KiB)
 };
 
 // Reads `fd` to its end into `into`, keeping at most `limit` bytes; closes it.
@@ -106,21 +112,21 @@ void drain(int fd, std::string& into, size_t limit) {
   ::close(fd);
 }
 
-// Runs `program args...` with stdin from /dev/null. InternalError when it cannot be started.
-NftRun run_nft(const std::string& program, std::vector<std::string> args) {
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0)
+// Runs `program args...` with stdin from /dev/null; the one stream it captures is stdout
+// (`capture` = kStdout: a listing, whose stderr goes to /dev/null) or stderr (kStderr: an
+// apply, whose stdout goes to /dev/null). One pipe only, so a chatty other stream can never
+// block the child while we wait on the pipe. InternalError when it cannot be started.
+enum class Capture { kStdout, kStderr };
+NftRun run_nft(const std::string& program, std::vector<std::string> args, Capture capture) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
     throw InternalError(std::string("nftables: pipe: ") + std::strerror(errno));
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    throw InternalError(std::string("nftables: pipe: ") + std::strerror(errno));
-  }
+  const int captured = capture == Capture::kStdout ? 1 : 2;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  posix_spawn_file_actions_addopen(&actions, 3 - captured, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], captured);
   args.insert(args.begin(), program);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -128,18 +134,17 @@ NftRun run_nft(const std::string& program, std::vector<std::string> args) {
   pid_t pid = 0;
   const int rc = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
+  ::close(pipe_fds[1]);
   if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
+    ::close(pipe_fds[0]);
     throw InternalError("nftables: cannot run " + program + ": " + std::strerror(rc));
   }
-  // nft's stdout is small (one table) and its stderr a few lines: reading one pipe to its end
-  // before the other cannot fill the second one's buffer.
   NftRun r;
-  drain(out_pipe[0], r.out, size_t{1} << 20);
-  drain(err_pipe[0], r.err, 16384);
+  if (capture == Capture::kStdout) {
+    drain(pipe_fds[0], r.out, size_t{1} << 20);
+  } else {
+    drain(pipe_fds[0], r.err, 16384);
+  }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -152,7 +157,7 @@ NftRun run_nft(const std::string& program, std::vector<std::string> args) {
 void apply_nft(const std::string& program, const std::string& script_path,
                const std::string& script) {
   write_in_place(script_path, script);
-  NftRun r = run_nft(program, {"-f", script_path});
+  NftRun r = run_nft(program, {"-f", script_path}, Capture::kStderr);
   if (r.status != 0) {
     std::string& err = r.err;
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
@@ -164,7 +169,8 @@ void apply_nft(const std::string& program, const std::string& script_path,
 }
 
 std::optional<std::string> nft_table_owner(const std::string& program, std::string_view table) {
-  const NftRun r = run_nft(program, {"list", "table", "inet", std::string(table)});
+  const NftRun r =
+      run_nft(program, {"list", "table", "inet", std::string(table)}, Capture::kStdout);
   if (r.status != 0) return std::nullopt;
   const std::string marker = "comment \"" + std::string(kOwnerComment);
   const auto at = r.out.find(marker);

@@ -50,9 +50,10 @@ struct NftRuleset {
 };
 
 // The script that replaces table `table` (family inet) with the rules, atomically. The table
-// carries the comment "trellis node <owner>" (owner: a formatted node id), kept while the
-// daemon runs even without rules, so that a second trellisd started in the same network
-// namespace finds it taken (nft_table_owner) instead of replacing it.
+// carries the comment "trellis node <owner>" (owner: a formatted node id) and exists even
+// without rules (then with the comment alone, no chains), so that a second trellisd started in
+// the same network namespace finds it taken (nft_table_owner) instead of replacing it. Table
+// comments need nft >= 0.9.7 and Linux >= 5.10.
 std::string render_nft_script(std::string_view table, std::string_view owner,
                               const NftRuleset& rules);
 

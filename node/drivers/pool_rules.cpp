@@ -31,8 +31,8 @@ struct TakenSubnet {
 };
 using TakenSubnets = std::vector<TakenSubnet>;
 
-// Subnets of this node's local networks and of every cluster-scope network, and the prefixes
-// the host namespace uses: a new network's may not overlap them.
+// Subnets of this node's local networks and of every cluster-scope network, the prefixes the
+// host namespace uses, and the reserved ranges: a new network's may not overlap them.
 TakenSubnets taken_subnets(const StateCache& state, store::NodeId self,
                            const std::vector<HostPrefix>& host) {
   TakenSubnets taken;
@@ -42,6 +42,15 @@ TakenSubnets taken_subnets(const StateCache& state, store::NodeId self,
       taken.push_back({ipam::Prefix::parse(p.subnet), "network " + describe_network(n)});
   }
   for (const HostPrefix& h : host) taken.push_back({h.prefix, h.source + " (on this host)"});
+  // Ranges no network may take, whatever the host has: a bridge on 127.0.0.0/24 breaks the
+  // host's loopback, the others are not unicast host addresses one can route to a bridge.
+  static const std::vector<std::pair<const char*, const char*>> kReserved = {
+      {"0.0.0.0/8", "'this network' (reserved)"},
+      {"127.0.0.0/8", "loopback (reserved)"},
+      {"169.254.0.0/16", "link-local addresses (reserved)"},
+      {"224.0.0.0/4", "multicast (reserved)"},
+      {"240.0.0.0/4", "the reserved class E range"}};
+  for (const auto& [prefix, what] : kReserved) taken.push_back({ipam::Prefix::parse(prefix), what});
   return taken;
 }
 

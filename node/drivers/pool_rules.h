@@ -28,7 +28,8 @@ ipam::IpAddress parse_v4(std::string_view what, std::string_view text);
 std::string describe_network(const store::NetworkInfo& network);
 
 // ConflictError naming the holder when `subnet` overlaps a subnet of `self`'s local networks,
-// of any cluster network, or a prefix the host uses (`host`).
+// of any cluster network, a prefix the host uses (`host`), or a reserved range (0.0.0.0/8,
+// 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4).
 void check_subnet_free(const StateCache& state, store::NodeId self,
                        const std::vector<HostPrefix>& host, const ipam::Prefix& subnet,
                        const std::string& what);

@@ -100,6 +100,21 @@ TEST_F(PeerTableTest, ANodeThatLeftStaysProgrammedItsRemovalTakesItsEndpointsAwa
   EXPECT_EQ(after.remote_vteps, std::vector<ipam::IpAddress>{ip("192.0.2.12")});
 }
 
+// A removal deletes the node's endpoints, so this is for records that outlive it: handed to
+// the explicit-input form, an endpoint whose node record says removed is withdrawn.
+TEST_F(PeerTableTest, AnEndpointOfARemovedNodeIsWithdrawn) {
+  const store::ReadView view = cluster_.node(kA).read();
+  std::vector<store::NodeInfo> nodes = view.nodes();
+  for (auto& n : nodes) {
+    if (n.id == Cluster::id_of(kC)) n.status = store::NodeStatus::kRemoved;
+  }
+  const NetworkPeers p = compute_network_peers(*view.network("n1"), view.endpoints_of_network("n1"),
+                                               nodes, Cluster::id_of(kA));
+  EXPECT_EQ(p.withdrawn, std::vector<std::string>{"c1"});
+  EXPECT_EQ(p.peers.size(), 2u);
+  for (const auto& peer : p.peers) EXPECT_NE(peer.endpoint, "c1");
+}
+
 TEST_F(PeerTableTest, ANodeMovingItsAddressMovesItsPeers) {
   cluster_.node(kC).append_local(store::NodeAnnounced{"n3", "198.51.100.7"});
   cluster_.sync_all();

@@ -118,5 +118,20 @@ TEST_F(BridgePlanningTest, DefaultPoolsSkipWhatTheHostUsesAndAnOverlapNamesIt) {
   }
 }
 
+TEST_F(BridgePlanningTest, ReservedRangesAreRefusedForEveryNetwork) {
+  for (const char* subnet :
+       {"127.0.0.0/24", "0.0.0.0/16", "169.254.1.0/24", "224.1.0.0/16", "240.0.0.0/8"}) {
+    store::NetworkCreated spec;
+    store::IpamPoolConfig pool;
+    pool.subnet = subnet;
+    try {
+      complete_pool(*cache_, self_, {}, spec, pool, "create network");
+      ADD_FAILURE() << subnet << " was accepted";
+    } catch (const ConflictError& e) {
+      EXPECT_NE(std::string(e.what()).find("reserved"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace trellis::node
